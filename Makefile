@@ -1,0 +1,48 @@
+# The two commands: `make demo` and `make test`. Both install what they need.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := mosquitto mosquitto-clients dovecot-pop3d socat
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck pytest bench deps venv clean
+
+demo: deps venv
+	$(VENV)/bin/sim5360-bridge demo
+
+test: deps venv lint typecheck pytest
+
+lint: venv
+	$(VENV)/bin/ruff check bridge tests bench
+
+typecheck: venv
+	$(VENV)/bin/mypy bridge
+
+pytest: venv
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+bench: venv
+	$(PY) bench/parser.py
+
+# Debian packages the servers and the broker come from; installed only when missing.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt-get install:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@# Tests and the demo start their own servers on free loopback ports.
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""A SIM5360 on a pseudo-terminal whose internet stacks are real clients."""
