@@ -103,6 +103,23 @@ class Receiver:
         """True while the bytes of a length-framed block are still due."""
         return self._block_left > 0
 
+    def abandon_block(self) -> list[Event]:
+        """The block in progress will never be finished (the module stopped or
+        rebooted mid-payload): drop it and read what arrived of it as lines, so a
+        boot URC swallowed as payload (`START`) is still seen. The caller should
+        treat lines from here as suspect."""
+        if not self._block_left:
+            return []
+        partial = b"".join(self._block_parts)
+        error = ProtocolError(
+            f"{self._block_name} block cut short: {self._block_left} bytes never came",
+            len(partial),
+        )
+        self._block_parts = []
+        self._block_left = 0
+        self.idle()
+        return [error, *self.feed(partial)]
+
     # -- bytes in, events out -----------------------------------------------------
 
     def feed(self, data: bytes) -> list[Event]:

@@ -208,3 +208,16 @@ def test_in_block_tells_when_payload_is_due() -> None:
     assert rx.in_block
     assert rx.feed(b"cd") == [DataBlock("+CFTPGET", b"abcd")]
     assert not rx.in_block
+
+
+def test_abandoned_block_is_read_as_lines() -> None:
+    from bridge.at import Receiver
+
+    rx = Receiver()
+    assert rx.feed(b"+CFTPGET: DATA,1000\r\nxyz\r\nSTART\r\n\r\n+CPIN: READY\r\n") == []
+    events = rx.abandon_block()
+    assert isinstance(events[0], ProtocolError)
+    assert events[1:] == [Urc("xyz"), Urc("START"), Urc("+CPIN: READY")]
+    assert not rx.in_block
+    assert rx.abandon_block() == []
+    assert rx.feed(b"\r\nOK\r\n") == [OK]

@@ -1,0 +1,297 @@
+"""The general commands a host needs around the internet services (ERRATA, "Boot, reset,
+general commands"): identification, echo and error reporting, radio status, clock, APN."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC
+
+from bridge.emulator.api import ArgError, Command, Handler, Host
+from bridge.emulator.clock import ModuleClock, format_cclk, parse_cclk
+
+MODEL = "SIMCOM_SIM5360E"
+REVISION = "4534B04SIM5360E"
+IMEI = "351602000330570"
+
+
+@dataclass
+class Radio:
+    """The network as the module sees it; the environment's, so it survives a reboot.
+    Tests change these fields to play weak signal, roaming or no registration."""
+
+    rssi: int = 22
+    ber: int = 0
+    creg_stat: int = 1  # 1 home, 5 roaming, 2 searching, 3 denied, 0 not registered
+    cgreg_stat: int = 1
+    operator: str = "Emulated 3G"
+
+
+@dataclass
+class Settings:
+    """Module settings a reboot restores to their power-on values."""
+
+    echo: bool = True
+    cmee: int = 0
+    creg_n: int = 0
+    cgreg_n: int = 0
+    catr: int = 0
+    fun: int = 1
+
+
+@dataclass
+class NonVolatile:
+    """What the module keeps in flash across reboots: PDP contexts and the socket profile."""
+
+    contexts: dict[int, tuple[str, str]] = field(default_factory=dict)  # cid -> (type, apn)
+    sock_profile: int = 1
+
+
+class GeneralCommands:
+    """Handlers for AT, E, I, +CMEE, +CSQ, +CREG, +CGREG, +COPS, +CGSN, +CGMM, +CGMR, +CPIN,
+    +CCLK, +CATR, +CFUN, +CRESET, +CGSOCKCONT, +CSOCKSETPN."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        radio: Radio,
+        nv: NonVolatile,
+        clock: ModuleClock,
+        reboot: Callable[[], None],
+    ) -> None:
+        self.settings = settings
+        self.radio = radio
+        self.nv = nv
+        self._clock = clock
+        self._reboot = reboot
+
+    def commands(self) -> Mapping[str, Handler]:
+        return {
+            "E": self._echo,
+            "I": self._ati,
+            "+CMEE": self._cmee,
+            "+CSQ": self._csq,
+            "+CREG": self._creg,
+            "+CGREG": self._cgreg,
+            "+COPS": self._cops,
+            "+CGSN": _fixed(IMEI),
+            "+GSN": _fixed(IMEI),
+            "+CGMM": _fixed(MODEL),
+            "+GMM": _fixed(MODEL),
+            "+CGMR": _fixed(f"+CGMR: {REVISION}"),
+            "+CPIN": self._cpin,
+            "+CCLK": self._cclk,
+            "+CATR": self._catr,
+            "+CFUN": self._cfun,
+            "+CRESET": self._creset,
+            "+CGSOCKCONT": self._cgsockcont,
+            "+CSOCKSETPN": self._csocksetpn,
+        }
+
+    def _echo(self, cmd: Command, host: Host) -> None:
+        value = cmd.raw_args.strip() or "0"
+        if cmd.form not in ("write", "exec") or value not in ("0", "1"):
+            host.error()
+            return
+        self.settings.echo = value == "1"
+        host.ok()
+
+    def _ati(self, cmd: Command, host: Host) -> None:
+        if cmd.form != "exec":
+            host.error()
+            return
+        for text in (
+            "Manufacturer: SIMCOM INCORPORATED",
+            f"Model: {MODEL}",
+            f"Revision: {REVISION}",
+            f"IMEI: {IMEI}",
+            "+GCAP: +CGSM,+DS,+ES",
+        ):
+            host.line(text)
+        host.ok()
+
+    def _cmee(self, cmd: Command, host: Host) -> None:
+        if cmd.form == "test":
+            host.line("+CMEE: (0-2)")
+        elif cmd.form == "read":
+            host.line(f"+CMEE: {self.settings.cmee}")
+        elif cmd.form == "exec":
+            self.settings.cmee = 0
+        else:
+            value = _one_int(cmd)
+            if value not in (0, 1, 2):
+                host.error()
+                return
+            self.settings.cmee = value
+        host.ok()
+
+    def _csq(self, cmd: Command, host: Host) -> None:
+        if cmd.form == "test":
+            host.line("+CSQ: (0-31,99),(0-7,99)")
+        elif cmd.form == "exec":
+            host.line(f"+CSQ: {self.radio.rssi},{self.radio.ber}")
+        else:
+            host.error()
+            return
+        host.ok()
+
+    def _creg(self, cmd: Command, host: Host) -> None:
+        self._registration(cmd, host, "+CREG", "creg_n", self.radio.creg_stat)
+
+    def _cgreg(self, cmd: Command, host: Host) -> None:
+        self._registration(cmd, host, "+CGREG", "cgreg_n", self.radio.cgreg_stat)
+
+    def _registration(self, cmd: Command, host: Host, name: str, attr: str, stat: int) -> None:
+        if cmd.form == "test":
+            host.line(f"{name}: (0-2)")
+        elif cmd.form == "read":
+            host.line(f"{name}: {getattr(self.settings, attr)},{stat}")
+        elif cmd.form == "exec":
+            setattr(self.settings, attr, 0)
+        else:
+            value = _one_int(cmd)
+            if value not in (0, 1, 2):
+                host.error()
+                return
+            setattr(self.settings, attr, value)
+        host.ok()
+
+    def _cops(self, cmd: Command, host: Host) -> None:
+        registered = self.radio.creg_stat in (1, 5)
+        if cmd.form == "read":
+            host.line(f'+COPS: 0,0,"{self.radio.operator}",2' if registered else "+COPS: 0")
+        elif cmd.form == "test":
+            host.line(f'+COPS: (2,"{self.radio.operator}","Emu3G","00101",2),,(0-4),(0-2)')
+        host.ok()
+
+    def _cpin(self, cmd: Command, host: Host) -> None:
+        if cmd.form == "read":
+            host.line("+CPIN: READY")
+            host.ok()
+        elif cmd.form == "test":
+            host.ok()
+        else:
+            host.cme_error(3, "operation not allowed")  # no PIN is pending
+
+    def _cclk(self, cmd: Command, host: Host) -> None:
+        if cmd.form == "read":
+            host.line(f'+CCLK: "{format_cclk(self._clock.now())}"')
+        elif cmd.form == "write":
+            try:
+                args = cmd.args()
+                if len(args) != 1 or not isinstance(args[0], str):
+                    raise ArgError("one quoted time expected")
+                self._clock.set(parse_cclk(args[0], self._clock.now().tzinfo or UTC))
+            except ValueError:
+                host.error()
+                return
+        elif cmd.form != "test":
+            host.error()
+            return
+        host.ok()
+
+    def _catr(self, cmd: Command, host: Host) -> None:
+        if cmd.form == "test":
+            host.line("+CATR: (0-7),(0-1)")
+        elif cmd.form == "read":
+            host.line(f"+CATR: {self.settings.catr}")
+        elif cmd.form == "write":
+            try:
+                args = cmd.args()
+            except ArgError:
+                args = []
+            if not args or not isinstance(args[0], int) or not 0 <= args[0] <= 7:
+                host.error()
+                return
+            self.settings.catr = args[0]
+        host.ok()
+
+    def _cfun(self, cmd: Command, host: Host) -> None:
+        if cmd.form == "test":
+            host.line("+CFUN: (0,1,4-7),(0-1)")
+        elif cmd.form == "read":
+            host.line(f"+CFUN: {self.settings.fun}")
+        elif cmd.form == "write":
+            try:
+                args = cmd.args()
+            except ArgError:
+                args = []
+            fun = args[0] if args else None
+            rst = args[1] if len(args) > 1 else 0
+            if not isinstance(fun, int) or fun not in (0, 1, 4, 5, 6, 7) or rst not in (0, 1, None):
+                host.error()
+                return
+            if fun == 6 or (fun == 1 and rst == 1):
+                host.ok()
+                self._reboot()
+                return
+            self.settings.fun = fun
+        else:
+            host.error()
+            return
+        host.ok()
+
+    def _creset(self, cmd: Command, host: Host) -> None:
+        host.ok()
+        if cmd.form == "exec":
+            self._reboot()
+
+    def _cgsockcont(self, cmd: Command, host: Host) -> None:
+        if cmd.form == "test":
+            for kind in ("IP", "PPP", "IPV6"):
+                host.line(f'+CGSOCKCONT: (1-16),"{kind}",,,(0,1),(0,1)')
+        elif cmd.form == "read":
+            for cid, (kind, apn) in sorted(self.nv.contexts.items()):
+                host.line(f'+CGSOCKCONT: {cid},"{kind}","{apn}","0.0.0.0",0,0')
+        elif cmd.form == "write":
+            try:
+                args = cmd.args()
+            except ArgError:
+                args = []
+            context = args[0] if args else None
+            if not isinstance(context, int) or not 1 <= context <= 16:
+                host.error()
+                return
+            if len(args) == 1:
+                self.nv.contexts.pop(context, None)  # the cid alone undefines the context
+                host.ok()
+                return
+            pdp_type, name = args[1], args[2] if len(args) > 2 else ""
+            if pdp_type not in ("IP", "PPP", "IPV6") or not isinstance(name, str | None):
+                host.error()
+                return
+            self.nv.contexts[context] = (str(pdp_type), name or "")
+        host.ok()
+
+    def _csocksetpn(self, cmd: Command, host: Host) -> None:
+        if cmd.form == "test":
+            host.line("+CSOCKSETPN: (1-16)")
+        elif cmd.form == "read":
+            host.line(f"+CSOCKSETPN: {self.nv.sock_profile}")
+        elif cmd.form == "write":
+            value = _one_int(cmd)
+            if value is None or not 1 <= value <= 16:
+                host.error()
+                return
+            self.nv.sock_profile = value
+        host.ok()
+
+
+def _fixed(text: str) -> Handler:
+    def answer(cmd: Command, host: Host) -> None:
+        if cmd.form == "exec":
+            host.line(text)
+        elif cmd.form != "test":
+            host.error()
+            return
+        host.ok()
+
+    return answer
+
+
+def _one_int(cmd: Command) -> int | None:
+    try:
+        args = cmd.args()
+    except ArgError:
+        return None
+    return args[0] if len(args) == 1 and isinstance(args[0], int) else None

@@ -1,0 +1,426 @@
+"""The engine: one conversation with the module over one open port.
+
+One command at a time; a reader thread feeds the sans-IO receiver and routes what
+it decodes: the pending exchange's lines to it, length-framed blocks to its sink,
+every URC to the listeners in arrival order. A late answer to a timed-out command
+is recognised and dropped before the next command is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from bridge.at import (
+    DataBlock,
+    Echo,
+    Event,
+    Expectation,
+    FinalResult,
+    InfoLine,
+    Prompt,
+    ProtocolError,
+    Receiver,
+    Urc,
+)
+from bridge.modem.errors import OFFLINE, REBOOTED, TIMEOUT, ModemError
+from bridge.modem.exchange import Exchange, Reply, Verdict
+from bridge.modem.transport import SerialTransport, TransportError
+
+log = logging.getLogger("bridge.modem")
+
+REBOOT_URCS = frozenset({"START", "RDY"})
+RESYNC_QUIET = 0.15  # seconds without a byte before a resync counts as done
+BLOCK_STALL = 1.0  # a 1 KiB block takes 90 ms at 115200 baud; silence this long inside one
+# means it will never be finished
+
+UrcListener = Callable[[Urc], None]
+
+
+@dataclass(frozen=True)
+class _Abort:
+    error: ModemError
+
+
+class _Pending:
+    """The exchange in flight and what the reader hands it."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+        self.events: queue.SimpleQueue[Event | _Abort] = queue.SimpleQueue()
+        self.activity = time.monotonic()
+        self.sink_error: BaseException | None = None
+
+
+class UrcWaiter:
+    """Collects the URCs matching a predicate from the moment it is registered, so
+    a result that arrives right after a command's OK is never missed."""
+
+    def __init__(self, predicate: Callable[[Urc], bool]) -> None:
+        self.predicate = predicate
+        self._queue: queue.SimpleQueue[Urc | ModemError] = queue.SimpleQueue()
+
+    def offer(self, urc: Urc) -> None:
+        if self.predicate(urc):
+            self._queue.put(urc)
+
+    def fail(self, error: ModemError) -> None:
+        self._queue.put(error)
+
+    def wait(self, timeout: float) -> Urc:
+        """The next matching URC; ModemError(timeout) after `timeout` seconds, or
+        the error that ended the conversation (unplug, reboot)."""
+        try:
+            item = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            raise ModemError(TIMEOUT, f"no result from the module within {timeout:g}s") from None
+        if isinstance(item, ModemError):
+            raise item
+        return item
+
+
+class Engine:
+    """Runs `Exchange`s over the attached transport; see the module docstring."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        on_lost: Callable[[str], None] | None = None,
+        on_reboot: Callable[[], None] | None = None,
+    ) -> None:
+        self.name = name
+        self._on_lost = on_lost
+        self._on_reboot = on_reboot
+        self._run_lock = threading.Lock()  # one command at a time
+        self._rx_lock = threading.Lock()  # receiver, pending slot and listeners
+        self._receiver = Receiver()
+        self._transport: SerialTransport | None = None
+        self._reader: threading.Thread | None = None
+        self._pending: _Pending | None = None
+        self._listeners: list[tuple[str | None, UrcListener]] = []
+        self._waiters: list[UrcWaiter] = []
+        self._last_byte = time.monotonic()
+        self._stale = False  # a command timed out: its answer may still come
+        self.expecting_reboot = False  # set around a deliberate reset
+        self.consecutive_timeouts = 0
+        self.stale_results = 0  # late final results dropped (for tests and status)
+        self.protocol_errors = 0
+
+    # -- port -------------------------------------------------------------------
+
+    @property
+    def attached(self) -> bool:
+        return self._transport is not None
+
+    def attach(self, transport: SerialTransport) -> None:
+        """Start talking over `transport` (a freshly opened port)."""
+        with self._rx_lock:
+            self._receiver = Receiver()
+            self._transport = transport
+            self._stale = False
+        self._reader = threading.Thread(
+            target=self._read_loop, args=(transport,), name=f"modem-{self.name}-reader",
+            daemon=True,
+        )
+        self._reader.start()
+
+    def detach(self, reason: str) -> None:
+        """Close the port; whatever was in flight fails with `modem_offline`."""
+        with self._rx_lock:
+            transport, self._transport = self._transport, None
+        if transport is None:
+            return
+        transport.close()
+        self._fail_all(ModemError(OFFLINE, f"modem port closed: {reason}"))
+        reader = self._reader
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(timeout=2)
+
+    # -- URCs -------------------------------------------------------------------
+
+    def add_urc_listener(self, listener: UrcListener, prefix: str | None = None) -> None:
+        """Call `listener` (on the reader thread: it must only enqueue) for every URC,
+        or those whose name is `prefix`."""
+        with self._rx_lock:
+            self._listeners.append((prefix, listener))
+
+    @contextmanager
+    def urc_waiter(self, predicate: Callable[[Urc], bool]) -> Iterator[UrcWaiter]:
+        waiter = UrcWaiter(predicate)
+        with self._rx_lock:
+            self._waiters.append(waiter)
+        try:
+            yield waiter
+        finally:
+            with self._rx_lock:
+                self._waiters.remove(waiter)
+
+    # -- commands ---------------------------------------------------------------
+
+    def run(self, exchange: Exchange) -> Reply:
+        """Send one command and return its whole answer (any final result: the
+        caller maps errors). Raises ModemError for timeouts and lost ports."""
+        with self._run_lock:
+            if self._transport is None:
+                raise ModemError(OFFLINE, "modem is not connected")
+            if self._stale:
+                self._resync()
+            return self._exchange(exchange)
+
+    @property
+    def busy(self) -> bool:
+        """True while an exchange is running."""
+        return self._run_lock.locked()
+
+    def send_blind(self, data: bytes) -> None:
+        """Write without waiting for an answer (a reset of a module that may be hung)."""
+        transport = self._transport
+        if transport is not None:
+            try:
+                transport.write(data)
+            except TransportError as exc:
+                self._lost(transport, str(exc))
+
+    def abort(self, error: ModemError) -> None:
+        """Fail the exchange in flight (shutdown, a stop request)."""
+        with self._rx_lock:
+            if self._pending is not None:
+                self._pending.events.put(_Abort(error))
+
+    def _exchange(self, exchange: Exchange) -> Reply:
+        pending = _Pending(exchange)
+        prompt = exchange.send_on if exchange.send_on in (">", ">>") else None
+        command = exchange.command.decode("ascii", "replace").strip()
+        with self._rx_lock:
+            self._pending = pending
+            self._receiver.expect(Expectation(command, exchange.info, prompt))
+        try:
+            self._write(exchange.command)
+            reply = self._await(pending)
+        except ModemError as exc:
+            if exc.code == TIMEOUT:
+                self._stale = True
+                self.consecutive_timeouts += 1
+            raise
+        finally:
+            with self._rx_lock:
+                self._pending = None
+                self._receiver.idle()
+            self._count_leftovers(pending)
+        self.consecutive_timeouts = 0
+        return reply
+
+    def _await(self, pending: _Pending) -> Reply:
+        exchange = pending.exchange
+        started = time.monotonic()
+        lines: list[str] = []
+        final: FinalResult | None = None
+        payload_sent = exchange.send_on is None
+        while True:
+            event = self._next(pending, started)
+            if pending.sink_error is not None:
+                raise pending.sink_error
+            if (
+                not payload_sent
+                and isinstance(event, Prompt | InfoLine | Urc)
+                and event.text == exchange.send_on
+            ):
+                self._send_payload(pending)
+                payload_sent = True
+            elif isinstance(event, InfoLine):
+                lines.append(event.text)
+            elif isinstance(event, FinalResult):
+                if event.ok and not payload_sent:
+                    continue  # CHTTPACT: some firmware says OK before REQUEST
+                final = event
+                if exchange.follow is None or not event.ok:
+                    return Reply(final, lines)
+            elif isinstance(event, Urc) and final is not None and exchange.follow is not None:
+                verdict = exchange.follow(event.text)
+                if verdict is Verdict.KEEP:
+                    lines.append(event.text)
+                elif verdict is Verdict.DONE:
+                    return Reply(final, lines, completion=event.text)
+
+    def _count_leftovers(self, pending: _Pending) -> None:
+        """Results that reached an exchange after it ended were someone else's."""
+        while not pending.events.empty():
+            if isinstance(pending.events.get_nowait(), FinalResult):
+                self.stale_results += 1
+
+    def _next(self, pending: _Pending, started: float) -> Event:
+        exchange = pending.exchange
+        while True:
+            limit = pending.activity + exchange.timeout
+            if exchange.deadline is not None:
+                limit = min(limit, started + exchange.deadline)
+            wait = limit - time.monotonic()
+            if wait <= 0:
+                raise ModemError(
+                    TIMEOUT, f"{exchange.label()}: no answer within {exchange.timeout:g}s"
+                )
+            try:
+                item = pending.events.get(timeout=wait)
+            except queue.Empty:
+                continue
+            if isinstance(item, _Abort):
+                raise item.error
+            return item
+
+    def _send_payload(self, pending: _Pending) -> None:
+        for chunk in pending.exchange.payload or ():
+            self._write(chunk)
+            pending.activity = time.monotonic()
+
+    def _write(self, data: bytes) -> None:
+        transport = self._transport
+        if transport is None:
+            raise ModemError(OFFLINE, "modem is not connected")
+        try:
+            transport.write(data)
+        except TransportError as exc:
+            self._lost(transport, str(exc))
+            raise ModemError(OFFLINE, f"modem port failed: {exc}") from exc
+
+    def probe(self, timeout: float) -> bool:
+        """Send AT; True when it is answered OK and the line then stays quiet, which
+        also proves any late answer to a timed-out command has been dropped."""
+        with self._run_lock:
+            if self._transport is None:
+                raise ModemError(OFFLINE, "modem is not connected")
+            return self._probe(timeout)
+
+    def _probe(self, timeout: float) -> bool:
+        try:
+            reply = self._exchange(Exchange(b"AT\r", timeout=timeout, name="AT (probe)"))
+        except ModemError as exc:
+            if exc.code != TIMEOUT:
+                raise
+            return False
+        if reply.final.ok and self._wait_quiet(RESYNC_QUIET, 2.0):
+            self._stale = False
+            return True
+        return False
+
+    def _resync(self) -> None:
+        """A command timed out and its answer may still arrive: drop late answers
+        until an `AT` is answered and the line stays quiet."""
+        for _ in range(2):
+            if self._probe(1.0):
+                return
+        raise ModemError(TIMEOUT, "the module does not answer")
+
+    def _wait_quiet(self, quiet: float, bound: float) -> bool:
+        give_up = time.monotonic() + bound
+        while time.monotonic() < give_up:
+            silent_for = time.monotonic() - self._last_byte
+            if silent_for >= quiet:
+                return True
+            time.sleep(quiet - silent_for)
+        return False
+
+    # -- the reader thread ----------------------------------------------------------
+
+    def _read_loop(self, transport: SerialTransport) -> None:
+        while self._transport is transport:
+            try:
+                data = transport.read()
+            except TransportError as exc:
+                self._lost(transport, str(exc))
+                return
+            if data:
+                self._last_byte = time.monotonic()
+                self._dispatch(data)
+            elif time.monotonic() - self._last_byte > BLOCK_STALL:
+                self._abandon_stalled_block()
+
+    def _abandon_stalled_block(self) -> None:
+        """Bytes of a block arrive back to back; a block silent for BLOCK_STALL seconds
+        was cut short, most often by a reboot whose START it swallowed."""
+        with self._rx_lock:
+            events = self._receiver.abandon_block()
+        if not events:
+            return
+        self.protocol_errors += 1
+        log.warning("modem %s: %s", self.name, events[0])
+        rebooted = any(isinstance(e, Urc) and e.text in REBOOT_URCS for e in events)
+        if rebooted and not self.expecting_reboot:
+            self._fail_all(ModemError(REBOOTED, "the module rebooted during a transfer"))
+            if self._on_reboot is not None:
+                self._on_reboot()
+        else:
+            self._fail_all(ModemError(TIMEOUT, "the module stopped in the middle of a data block"))
+
+    def _dispatch(self, data: bytes) -> None:
+        reboot = False
+        with self._rx_lock:
+            events = self._receiver.feed(data)
+            pending = self._pending
+            if pending is not None:
+                pending.activity = self._last_byte
+            for event in events:
+                if isinstance(event, DataBlock):
+                    self._to_sink(pending, event)
+                elif isinstance(event, Urc):
+                    if event.text in REBOOT_URCS and not self.expecting_reboot:
+                        reboot = True
+                    self._to_listeners(event)
+                    if pending is not None:
+                        pending.events.put(event)
+                elif isinstance(event, Echo):
+                    continue
+                elif isinstance(event, ProtocolError):
+                    self.protocol_errors += 1
+                    log.warning("modem %s: %s", self.name, event.reason)
+                elif pending is not None:
+                    pending.events.put(event)
+                elif isinstance(event, FinalResult):
+                    self.stale_results += 1
+                    log.info("modem %s: dropped a late result %s", self.name, event)
+        if reboot:
+            self._fail_all(ModemError(REBOOTED, "the module rebooted"))
+            if self._on_reboot is not None:
+                self._on_reboot()
+
+    def _to_sink(self, pending: _Pending | None, block: DataBlock) -> None:
+        if pending is None or pending.exchange.on_data is None:
+            log.warning("modem %s: %d data bytes, no one waiting", self.name, len(block.payload))
+            return
+        try:
+            pending.exchange.on_data(block)
+        except Exception as exc:  # a full disk must fail the request, not the reader
+            pending.sink_error = exc
+            pending.events.put(_Abort(ModemError("modem_error", f"saving data failed: {exc}")))
+
+    def _to_listeners(self, urc: Urc) -> None:
+        for prefix, listener in self._listeners:
+            if prefix is None or urc.name == prefix:
+                try:
+                    listener(urc)
+                except Exception:
+                    log.exception("modem %s: URC listener failed", self.name)
+        for waiter in self._waiters:
+            waiter.offer(urc)
+
+    def _fail_all(self, error: ModemError) -> None:
+        with self._rx_lock:
+            if self._pending is not None:
+                self._pending.events.put(_Abort(error))
+            for waiter in self._waiters:
+                waiter.fail(error)
+
+    def _lost(self, transport: SerialTransport, reason: str) -> None:
+        with self._rx_lock:
+            if self._transport is not transport:
+                return  # already handled
+            self._transport = None
+        transport.close()
+        self._fail_all(ModemError(OFFLINE, f"modem port lost: {reason}"))
+        if self._on_lost is not None:
+            self._on_lost(reason)

@@ -1,0 +1,65 @@
+"""A command exchange as data (after Zephyr's modem_chat): the command, what its
+answer looks like, when it is complete, and what it sends in data mode."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from bridge.at import DataBlock, FinalResult
+
+
+class Verdict(Enum):
+    """What a line after the final result means to the exchange waiting for it."""
+
+    IGNORE = "ignore"  # not ours: only a URC
+    KEEP = "keep"  # ours, more to come
+    DONE = "done"  # ours, and the exchange is complete
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One command and how to recognise its whole answer.
+
+    `timeout` bounds the silence between two things the module says (a 50 MiB
+    download is long but never quiet); `deadline`, when set, bounds the whole.
+    `send_on` is the prompt (`>`, `>>`) or line (`+CFTPPUT: BEGIN`,
+    `+CHTTPACT: REQUEST`) after which `payload` is written, chunk by chunk.
+    `follow`, when set, keeps the exchange open after a final OK and judges each
+    later line (`+SMTP: SUCCESS`, `+CFTPGET: 0`). `on_data` receives the
+    length-framed blocks as they arrive, on the reader thread: it must be quick.
+    """
+
+    command: bytes
+    info: tuple[str, ...] | None = ()
+    timeout: float = 5.0
+    deadline: float | None = None
+    send_on: str | None = None
+    payload: Iterable[bytes] | None = None
+    follow: Callable[[str], Verdict] | None = None
+    on_data: Callable[[DataBlock], None] | None = None
+    name: str = field(default="")  # for logs; the command's name, never its parameters
+
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        head = self.command.split(b"=", 1)[0].split(b"?", 1)[0].strip()
+        return head.decode("ascii", "replace")
+
+
+@dataclass
+class Reply:
+    """The whole answer: final result, information lines (and the lines `follow`
+    kept), and the line that completed it after OK, if any."""
+
+    final: FinalResult
+    lines: list[str] = field(default_factory=list)
+    completion: str | None = None
+
+    def first(self, prefix: str) -> str | None:
+        """The value of the first line starting with `prefix` (`+CSQ:` -> `21,99`)."""
+        for line in self.lines:
+            if line.startswith(prefix):
+                return line[len(prefix) :].strip()
+        return None

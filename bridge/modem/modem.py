@@ -1,0 +1,268 @@
+"""A modem and its supervisor: keeps the conversation alive and says how it is.
+
+The supervisor thread opens the port, initialises the module, checks its health
+when idle, and recovers: a lost port is reopened (polling cheaply for the device
+node to return, else with capped exponential backoff), repeated timeouts lead to a
+reopen and then AT+CRESET, and an unexpected START (the module rebooted) to a
+fresh initialisation. Its state is `online`, `recovering` or `offline` with a
+reason. A modem fault never ends the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+
+from bridge.at import Urc
+from bridge.at import commands as at
+from bridge.modem.engine import Engine, UrcListener, UrcWaiter
+from bridge.modem.errors import OFFLINE, TIMEOUT, ModemError
+from bridge.modem.exchange import Exchange, Reply
+from bridge.modem.initialise import Identity, initialise
+from bridge.modem.transport import SerialTransport, TransportError
+
+log = logging.getLogger("bridge.modem")
+
+
+class ModemState(Enum):
+    ONLINE = "online"
+    RECOVERING = "recovering"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True)
+class StateChange:
+    state: ModemState
+    since: datetime
+    error: str | None
+
+
+@dataclass(frozen=True)
+class ModemOptions:
+    port: str
+    baudrate: int = 115200
+    apn: str = ""
+    catr: int | None = None
+    health_interval: float = 30.0  # an idle module gets an AT this often
+    boot_timeout: float = 30.0  # how long after (re)open or reboot it may stay silent
+    timeouts_before_reopen: int = 3
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    offline_after: float = 60.0  # recovering longer than this is reported offline
+    port_poll: float = 0.25  # how often to look for a vanished device node
+
+
+StateListener = Callable[[StateChange], None]
+
+
+class Modem:
+    """One module: `run` exchanges once it is online; see the module docstring."""
+
+    def __init__(self, modem_id: str, options: ModemOptions) -> None:
+        self.id = modem_id
+        self.options = options
+        self.engine = Engine(modem_id, on_lost=self._on_lost, on_reboot=self._on_reboot)
+        self.identity: Identity | None = None
+        self._state = StateChange(ModemState.RECOVERING, datetime.now(UTC), "starting")
+        self._state_cond = threading.Condition()
+        self._state_listeners: list[StateListener] = []
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._need_init = True
+        self._reason = "starting"
+        self._failing_since: float | None = time.monotonic()
+        self._thread: threading.Thread | None = None
+
+    # -- life ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._supervise, name=f"modem-{self.id}-supervisor", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self.engine.detach("bridge stopping")
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    # -- state --------------------------------------------------------------------
+
+    @property
+    def state(self) -> StateChange:
+        return self._state
+
+    def add_state_listener(self, listener: StateListener) -> None:
+        """Called (on the supervisor thread; it must only enqueue) on every change."""
+        self._state_listeners.append(listener)
+
+    def wait_online(self, timeout: float) -> bool:
+        give_up = time.monotonic() + timeout
+        with self._state_cond:
+            while self._state.state is not ModemState.ONLINE:
+                left = give_up - time.monotonic()
+                if left <= 0 or self._stop.is_set():
+                    return False
+                self._state_cond.wait(left)
+            return True
+
+    def _set_state(self, state: ModemState, error: str | None) -> None:
+        with self._state_cond:
+            if self._state.state is state and self._state.error == error:
+                return
+            self._state = StateChange(state, datetime.now(UTC).replace(microsecond=0), error)
+            self._state_cond.notify_all()
+            change = self._state
+        log.info("modem %s: %s%s", self.id, state.value, f" ({error})" if error else "")
+        for listener in self._state_listeners:
+            try:
+                listener(change)
+            except Exception:
+                log.exception("modem %s: state listener failed", self.id)
+
+    def _trouble(self, reason: str) -> None:
+        """Recovering, or offline once that has lasted `offline_after`."""
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+        long = time.monotonic() - self._failing_since >= self.options.offline_after
+        self._set_state(ModemState.OFFLINE if long else ModemState.RECOVERING, reason)
+
+    # -- commands -------------------------------------------------------------------
+
+    def run(self, exchange: Exchange, wait_online: float = 0.0) -> Reply:
+        """Run one exchange once the module is online, waiting up to `wait_online`
+        seconds for that; ModemError(modem_offline) if it does not come."""
+        if not self.wait_online(wait_online):
+            state = self._state
+            raise ModemError(
+                OFFLINE, f"modem {self.id} is {state.state.value}: {state.error or 'not ready'}"
+            )
+        return self.engine.run(exchange)
+
+    def add_urc_listener(self, listener: UrcListener, prefix: str | None = None) -> None:
+        self.engine.add_urc_listener(listener, prefix)
+
+    @contextmanager
+    def urc_waiter(self, predicate: Callable[[Urc], bool]) -> Iterator[UrcWaiter]:
+        with self.engine.urc_waiter(predicate) as waiter:
+            yield waiter
+
+    def restart(self, timeout: float) -> None:
+        """Reset the module (AT+CRESET) and wait until it is online again."""
+        self.engine.expecting_reboot = True
+        try:
+            self.engine.run(Exchange(at.execute("+CRESET"), timeout=5.0))
+        finally:
+            self._need_init = True
+            self._set_state(ModemState.RECOVERING, "restarting")
+            self._wake.set()
+        if not self.wait_online(timeout):
+            raise ModemError(OFFLINE, f"modem {self.id} did not come back within {timeout:g}s")
+
+    # -- supervisor -------------------------------------------------------------------
+
+    def _on_lost(self, reason: str) -> None:
+        self._reason = reason
+        self._need_init = True
+        self._trouble(f"port lost: {reason}")
+        self._wake.set()
+
+    def _on_reboot(self) -> None:
+        self._need_init = True
+        self._trouble("the module rebooted")
+        self._wake.set()
+
+    def _sleep(self, seconds: float) -> None:
+        self._wake.wait(seconds)
+        self._wake.clear()
+
+    def _supervise(self) -> None:
+        backoff = self.options.backoff_initial
+        init_failures = 0
+        while not self._stop.is_set():
+            try:
+                if not self.engine.attached and not self._open():
+                    continue
+                if self._need_init:
+                    self._initialise()
+                    init_failures = 0
+                    backoff = self.options.backoff_initial
+                    continue
+                self._sleep(self.options.health_interval)
+                if not self._stop.is_set() and self.engine.attached and not self._need_init:
+                    self._health_check()
+            except ModemError as exc:
+                if self._stop.is_set():
+                    break
+                init_failures += 1
+                self._trouble(exc.message)
+                self._escalate(init_failures)
+                self._sleep(backoff)
+                backoff = min(backoff * 2, self.options.backoff_max)
+            except Exception:  # the supervisor must outlive any bug
+                log.exception("modem %s: supervisor error", self.id)
+                self._sleep(backoff)
+                backoff = min(backoff * 2, self.options.backoff_max)
+
+    def _open(self) -> bool:
+        """Open the port; False (after waiting) when it cannot be opened yet."""
+        port = self.options.port
+        if not os.path.exists(port):
+            self._trouble(f"port {port} is missing")
+            self._sleep(self.options.port_poll)  # a stat every 250 ms costs nothing
+            return False
+        try:
+            transport = SerialTransport(port, self.options.baudrate)
+        except TransportError as exc:
+            self._trouble(str(exc))
+            self._sleep(min(self.options.backoff_max, 1.0))
+            return False
+        self._need_init = True
+        self.engine.attach(transport)
+        return True
+
+    def _initialise(self) -> None:
+        self._need_init = False
+        self.engine.expecting_reboot = True  # boot URCs are expected now
+        try:
+            self.identity = initialise(
+                self.engine.run,
+                self.engine.probe,
+                boot_timeout=self.options.boot_timeout,
+                apn=self.options.apn,
+                catr=self.options.catr,
+            )
+        except ModemError:
+            self._need_init = True
+            raise
+        finally:
+            self.engine.expecting_reboot = False
+        self._failing_since = None
+        self._set_state(ModemState.ONLINE, None)
+
+    def _health_check(self) -> None:
+        """An AT when idle; silence means trouble: initialise again, which waits for
+        the module and escalates if it does not come back."""
+        if self.engine.busy:
+            return  # a request is talking to it: that is health enough
+        if not self.engine.probe(2.0):
+            self._need_init = True
+            raise ModemError(TIMEOUT, "the module stopped answering")
+
+    def _escalate(self, failures: int) -> None:
+        """First reopen the port, then reset the module, then just keep trying."""
+        if failures == 1 or failures % 3 == 1:
+            self.engine.detach("reopening after failures")
+        elif failures % 3 == 2 and self.engine.attached:
+            log.warning("modem %s: resetting the module (AT+CRESET)", self.id)
+            self.engine.expecting_reboot = True
+            self.engine.send_blind(at.execute("+CRESET"))
