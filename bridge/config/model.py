@@ -232,9 +232,8 @@ class FtpSettings(Section):
 
 
 class FtpsSettings(FtpSettings):
-    """Defaults for the ftps actions: the ftp keys; the module speaks implicit TLS (port 990)."""
-
-    port: Port = 990
+    """Defaults for the ftps actions: the ftp keys. The module speaks explicit FTPS only
+    (AUTH TLS on the control port; seed 8.2), so the default port is 21 as for ftp."""
 
 
 class PoolSettings(Section):

@@ -8,12 +8,14 @@ changed at run time through a control FIFO.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import select
 import signal
 import stat
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -69,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     try:
         hosts = dict(_pair(item, "--host") for item in args.host)
-        failures = [_pair(item, "--fail") for item in args.fail]
+        fault_setup = _fault_setup(args)
     except ValueError as exc:
         print(f"emulate: {exc}", file=sys.stderr)
         return 2
@@ -77,18 +79,6 @@ def main(args: argparse.Namespace) -> int:
         args.link, root=args.root, hosts=hosts, boot_delay=args.boot_delay, echo=not args.no_echo
     )
     faults = emulator.faults
-    try:
-        if args.throttle:
-            faults.throttle(args.throttle)
-        if args.urc_noise:
-            faults.noise_every(int(args.urc_noise[0]), args.urc_noise[1])
-        if args.garbage:
-            faults.noise_every(int(args.garbage[0]), bytes.fromhex(args.garbage[1]))
-        for service, code in failures:
-            faults.fail_service(service, int(code) if code.lstrip("-").isdigit() else code)
-    except ValueError as exc:
-        print(f"emulate: {exc}", file=sys.stderr)
-        return 2
     control = args.control or args.link.with_name(args.link.name + ".ctl")
     stop = threading.Event()
 
@@ -99,12 +89,15 @@ def main(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     _make_fifo(control)
     emulator.start()
+    for apply in fault_setup:  # after the start, so noise counts lines from the boot on
+        apply(faults)
     listener = threading.Thread(
         target=_serve_control, args=(control, faults, stop), name="emulate-control", daemon=True
     )
     listener.start()
-    print(f"SIM5360 emulator on {args.link} (control FIFO {control}); Ctrl-C stops",
-          file=sys.stderr, flush=True)
+    services = ", ".join(sorted(emulator.services)) or "none"
+    print(f"SIM5360 emulator on {args.link} (control FIFO {control}; services: {services});"
+          " Ctrl-C stops", file=sys.stderr, flush=True)
     try:
         while not stop.wait(0.5):
             pass
@@ -113,6 +106,34 @@ def main(args: argparse.Namespace) -> int:
         listener.join(timeout=2)
         control.unlink(missing_ok=True)
     return 0
+
+
+def _fault_setup(args: argparse.Namespace) -> list[Callable[[Faults], None]]:
+    """The fault flags, checked now and applied once the emulator runs."""
+    setup: list[Callable[[Faults], None]] = []
+    if args.throttle is not None:
+        rate = int(args.throttle)
+        if rate <= 0:
+            raise ValueError("--throttle wants a positive rate")
+        setup.append(lambda faults: faults.throttle(rate))
+    if args.urc_noise:
+        every, text = int(args.urc_noise[0]), args.urc_noise[1]
+        setup.append(lambda faults: faults.noise_every(every, text))
+    if args.garbage:
+        garbage_every, garbage = int(args.garbage[0]), bytes.fromhex(args.garbage[1])
+        setup.append(lambda faults: faults.noise_every(garbage_every, garbage))
+    for item in args.fail:
+        service, code = _pair(item, "--fail")
+        if service not in SERVICES:
+            raise ValueError(f"--fail: unknown service {service!r}; one of {SERVICES}")
+        failure = _code(code)
+        setup.append(functools.partial(Faults.fail_service, service=service, code=failure))
+    return setup
+
+
+def _code(text: str) -> str | int:
+    """A failure code as the service reports it: a number, or text like NETWORK ERROR."""
+    return int(text) if text.lstrip("-").isdigit() else text
 
 
 def _pair(item: str, flag: str) -> tuple[str, str]:
@@ -184,7 +205,7 @@ def control_command(faults: Faults, line: str) -> str:
             faults.clear_noise()
         elif word == "fail":
             service, _, code = rest.partition(" ")
-            faults.fail_service(service, int(code) if code.lstrip("-").isdigit() else code)
+            faults.fail_service(service, _code(code))
         else:
             return f"unknown control command {line!r}"
     except ValueError as exc:

@@ -152,7 +152,7 @@ class Emulator:
                 setattr(self.settings, f.name, getattr(Settings(echo=self._power_on_echo), f.name))
             self.fs.reset()
             self.files.reset()
-            self._boot()
+        self._boot()
 
     def unplug(self) -> None:
         with self._power:
@@ -181,32 +181,33 @@ class Emulator:
 
     # -- boot ---------------------------------------------------------------------
     def _boot(self) -> None:
+        # Called with the state reset done; the URCs go out without holding `_power`, so a
+        # host that does not read cannot keep an unplug or a stop waiting.
         with self._power:
             self._boot_generation += 1
-            generation = self._boot_generation
+            generation, epoch = self._boot_generation, self._output.epoch
         if self.boot_delay <= 0:
             self._awake.set()
             for _, text in BOOT_URCS:
-                self._output.line(text)
+                self._output.line(text, epoch)
             return
         thread = threading.Thread(
-            target=self._boot_slowly, args=(generation,), name="emulator-boot", daemon=True
+            target=self._boot_slowly, args=(generation, epoch), name="emulator-boot", daemon=True
         )
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
 
-    def _boot_slowly(self, generation: int) -> None:
+    def _boot_slowly(self, generation: int, epoch: int) -> None:
         started = time.monotonic()
         for fraction, text in BOOT_URCS:
             due = started + fraction * self.boot_delay
             if self._stopping.wait(max(0.0, due - time.monotonic())):
                 return
-            with self._power:
-                if generation != self._boot_generation:
-                    return  # a newer boot took over
-                if text == "START":
-                    self._awake.set()
-                self._output.line(text)
+            if generation != self._boot_generation:
+                return  # a newer boot took over
+            if text == "START":
+                self._awake.set()
+            self._output.line(text, epoch)
 
     # -- the command loop -----------------------------------------------------------
     def _on_input(self, data: bytes, cancel: threading.Event) -> None:
@@ -230,7 +231,7 @@ class Emulator:
                 self._inbox.unread(data[end + 1 :], epoch)
                 data = data[: end + 1]
             if self.settings.echo and data:
-                self._output.raw(data, self._output.epoch)
+                self._output.raw(data)
             for byte in data:
                 if byte == BS:
                     del line[-1:]
@@ -247,11 +248,11 @@ class Emulator:
 
     def _execute(self, raw: bytes, overflow: bool) -> None:
         host = PortHost(self._output, self._inbox, lambda: self.settings.cmee)
-        text = raw.decode("utf-8", errors="replace").strip()
-        start = text.upper().find("AT")
         if overflow:
             host.error()
             return
+        text = raw.decode("utf-8", errors="replace").strip()
+        start = text.upper().find("AT")
         if start < 0:
             return  # no command on the line: the module ignores it
         try:

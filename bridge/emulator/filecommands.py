@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -23,6 +24,22 @@ RX_CHUNK = 65536
 RX_IDLE_S = 30.0  # the module gives up on a CFTRANRX whose data stops this long
 
 
+@dataclass
+class TransferQuirks:
+    """Firmware variations of the +CFTRANTX framing (ERRATA, "Response formats"); all off
+    gives what real modules send, tests turn them on to prove a host tolerates them."""
+
+    space: bool = False  # "DATA, 10", as in the manual's example
+    zero_pad: int = 0  # "DATA,015": the length padded to this many digits
+    trailing_comma: bool = False  # "DATA, 1020,", as in other manual examples
+    blank_line: bool = False  # an extra CRLF after each payload
+
+    def header(self, length: int) -> str:
+        space = " " if self.space else ""
+        comma = "," if self.trailing_comma else ""
+        return f"+CFTRANTX: DATA,{space}{length:0{self.zero_pad}d}{comma}"
+
+
 class FileCommands:
     """Handlers for AT+FSCD, FSMKDIR, FSRMDIR, FSLS, FSDEL, FSRENAME, FSATTRI, FSMEM,
     FSLOCA, CFTRANRX and CFTRANTX."""
@@ -32,6 +49,7 @@ class FileCommands:
         self._clock = clock
         self._capacity = storage_bytes
         self._loca = 0
+        self.quirks = TransferQuirks()
 
     def reset(self) -> None:
         self._loca = 0
@@ -238,8 +256,10 @@ class FileCommands:
             return
         with source:
             while chunk := source.read(TX_CHUNK):
-                host.line(f"+CFTRANTX: DATA,{len(chunk)}")
+                host.line(self.quirks.header(len(chunk)))
                 host.raw(chunk)
+                if self.quirks.blank_line:
+                    host.raw(b"\r\n")
         host.line("+CFTRANTX: 0")
         host.ok()
 

@@ -90,9 +90,10 @@ class HostFolderFS:
 
 
 def check_name(name: str) -> None:
-    """The module refuses names with ``\\ : * ? " < > | , ;`` (and control characters)."""
-    bad = FORBIDDEN.intersection(name)
-    if bad or any(ord(c) < 32 for c in name) or name.endswith("."):
+    """The module refuses names with ``\\ : * ? " < > | , ;`` or control characters, names
+    not starting with a letter, digit or underscore, and names ending in a period."""
+    bad = FORBIDDEN.intersection(name) or any(ord(c) < 32 for c in name)
+    if bad or not (name[0].isalnum() or name[0] == "_") or name.endswith("."):
         raise ValueError(f"the module refuses the name {name!r}")
     if len(os.fsencode(name)) > 255:
         raise ValueError(f"name too long: {name!r}")

@@ -43,7 +43,8 @@ class Settings:
 class NonVolatile:
     """What the module keeps in flash across reboots: PDP contexts and the socket profile."""
 
-    contexts: dict[int, tuple[str, str]] = field(default_factory=dict)  # cid -> (type, apn)
+    # cid -> (type, apn); the factory has profile 1 as IP without an APN
+    contexts: dict[int, tuple[str, str]] = field(default_factory=lambda: {1: ("IP", "")})
     sock_profile: int = 1
 
 
@@ -129,17 +130,25 @@ class GeneralCommands:
         if cmd.form == "test":
             host.line("+CSQ: (0-31,99),(0-7,99)")
         elif cmd.form == "exec":
-            host.line(f"+CSQ: {self.radio.rssi},{self.radio.ber}")
+            if self._radio_on():
+                host.line(f"+CSQ: {self.radio.rssi},{self.radio.ber}")
+            else:
+                host.line("+CSQ: 99,99")
         else:
             host.error()
             return
         host.ok()
 
+    def _radio_on(self) -> bool:
+        return self.settings.fun == 1
+
     def _creg(self, cmd: Command, host: Host) -> None:
-        self._registration(cmd, host, "+CREG", "creg_n", self.radio.creg_stat)
+        stat = self.radio.creg_stat if self._radio_on() else 0
+        self._registration(cmd, host, "+CREG", "creg_n", stat)
 
     def _cgreg(self, cmd: Command, host: Host) -> None:
-        self._registration(cmd, host, "+CGREG", "cgreg_n", self.radio.cgreg_stat)
+        stat = self.radio.cgreg_stat if self._radio_on() else 0
+        self._registration(cmd, host, "+CGREG", "cgreg_n", stat)
 
     def _registration(self, cmd: Command, host: Host, name: str, attr: str, stat: int) -> None:
         if cmd.form == "test":
@@ -157,7 +166,7 @@ class GeneralCommands:
         host.ok()
 
     def _cops(self, cmd: Command, host: Host) -> None:
-        registered = self.radio.creg_stat in (1, 5)
+        registered = self._radio_on() and self.radio.creg_stat in (1, 5)
         if cmd.form == "read":
             host.line(f'+COPS: 0,0,"{self.radio.operator}",2' if registered else "+COPS: 0")
         elif cmd.form == "test":

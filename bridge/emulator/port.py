@@ -8,7 +8,6 @@ to a host that is not reading waits, as with hardware flow control.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import select
 import termios
@@ -52,8 +51,13 @@ class Port:
         # POLLHUP on the master, and termios settings persist while the master lives.
         os.close(slave)
         os.set_blocking(master, False)
-        self.link.unlink(missing_ok=True)
-        self.link.symlink_to(slave_path)
+        if self.link.is_symlink():
+            self.link.unlink()  # a stale link from an emulator that did not stop cleanly
+        try:
+            self.link.symlink_to(slave_path)
+        except OSError:
+            os.close(master)
+            raise
         closing = threading.Event()
         with self._fd_lock:
             self._master = master
@@ -92,14 +96,15 @@ class Port:
             master, closing = self._master, self._closing
             if master is None:
                 return
-            rate = self._rate()
-            step = len(data) if not rate else max(1, rate // 50)
-            started = time.monotonic()
-            sent = 0
-            while sent < len(data):
-                piece = data[sent : sent + step]
+            view = memoryview(data)
+            rate, started, sent = None, 0.0, 0
+            while view:
+                if self._rate() != rate:  # a new throttle applies from the next piece on
+                    rate, started, sent = self._rate(), time.monotonic(), 0
+                piece = view[: max(1, rate // 50)] if rate else view
                 if not self._write_all(master, piece, closing):
                     return
+                view = view[len(piece) :]
                 sent += len(piece)
                 if rate:
                     # Pace against a schedule so the mean rate holds whatever each write costs.
@@ -107,8 +112,8 @@ class Port:
                     if delay > 0 and closing.wait(delay):
                         return
 
-    def _write_all(self, master: int, data: bytes, closing: threading.Event) -> bool:
-        view = memoryview(data)
+    def _write_all(self, master: int, data: memoryview, closing: threading.Event) -> bool:
+        view = data
         poller = select.poll()
         poller.register(master, select.POLLOUT)
         while view:
@@ -123,10 +128,8 @@ class Port:
                 n = os.write(master, view)
             except BlockingIOError:
                 continue
-            except OSError as exc:
-                if exc.errno in (errno.EIO, errno.EBADF):
-                    return False
-                raise
+            except OSError:
+                return False  # EIO and the like: the other side is gone, as on a dead UART
             view = view[n:]
         return True
 

@@ -107,7 +107,9 @@ def test_files(emulator_factory: EmulatorFactory, at_client_factory: ClientFacto
     assert client.command("AT+FSLOCA?") == ["+FSLOCA: 1", "OK"]
 
 
-@pytest.mark.parametrize("name", ["a:b", "a*b", "a?b", "a<b", "a>b", "a|b", "a;b", "a\\b"])
+@pytest.mark.parametrize(
+    "name", ["a:b", "a*b", "a?b", "a<b", "a>b", "a|b", "a;b", "a\\b", ".hidden", "-x", "end."]
+)
 def test_forbidden_names(
     emulator_factory: EmulatorFactory, at_client_factory: ClientFactory, name: str
 ) -> None:
@@ -197,3 +199,15 @@ def test_large_transfer_streams(
     assert upload(client, "C:/large.bin", data) == ["OK"]
     assert (emulator.root / "C" / "large.bin").stat().st_size == len(data)
     assert download(client, "C:/large.bin") == data
+
+
+def test_transfer_framing_quirks(
+    emulator_factory: EmulatorFactory, at_client_factory: ClientFactory
+) -> None:
+    emulator, client = _client(emulator_factory, at_client_factory)
+    (emulator.root / "C" / "q.txt").write_bytes(b"0123456789")
+    quirks = emulator.files.quirks
+    quirks.space, quirks.zero_pad, quirks.trailing_comma, quirks.blank_line = True, 3, True, True
+    client.write(b'AT+CFTRANTX="C:/q.txt"\r')
+    wire = b"\r\n+CFTRANTX: DATA, 010,\r\n0123456789\r\n\r\n+CFTRANTX: 0\r\n\r\nOK\r\n"
+    assert client.read_exact(len(wire), 5) == wire

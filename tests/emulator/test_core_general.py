@@ -45,6 +45,10 @@ def test_radio_status_follows_configuration(
     assert client.command("AT+COPS?") == ["+COPS: 0", "OK"]
     assert client.command("AT+CSQ=?") == ["+CSQ: (0-31,99),(0-7,99)", "OK"]
     assert client.command("AT+CREG=7") == ["ERROR"]
+    assert client.command("AT+CFUN=4") == ["OK"]  # radio off: no signal, not registered
+    assert client.command("AT+CSQ") == ["+CSQ: 99,99", "OK"]
+    assert client.command("AT+CREG?") == ["+CREG: 2,0", "OK"]
+    assert client.command("AT+CFUN?") == ["+CFUN: 4", "OK"]
 
 
 def test_clock_set_read_and_runs(
@@ -79,11 +83,15 @@ def test_catr_apn_and_profile(
     assert client.command("AT+CATR=1") == ["OK"]
     assert client.command("AT+CATR?") == ["+CATR: 1", "OK"]
     assert client.command("AT+CATR=9") == ["ERROR"]
+    assert client.command("AT+CGSOCKCONT?") == ['+CGSOCKCONT: 1,"IP","","0.0.0.0",0,0', "OK"]
     assert client.command('AT+CGSOCKCONT=1,"IP","internet.example"') == ["OK"]
     assert client.command("AT+CGSOCKCONT?") == [
         '+CGSOCKCONT: 1,"IP","internet.example","0.0.0.0",0,0',
         "OK",
     ]
+    assert client.command("AT+CGSOCKCONT=2") == ["OK"]
+    assert client.command('AT+CGSOCKCONT=1,"IP"') == ["OK"]
+    assert client.command("AT+CGSOCKCONT?") == ['+CGSOCKCONT: 1,"IP","","0.0.0.0",0,0', "OK"]
     assert client.command("AT+CSOCKSETPN=1") == ["OK"]
     assert client.command("AT+CSOCKSETPN?") == ["+CSOCKSETPN: 1", "OK"]
     assert client.command("AT+CSOCKSETPN=17") == ["ERROR"]

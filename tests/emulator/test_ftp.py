@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import socket
 import threading
+import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
 
 from bridge.emulator.core import Emulator
-from bridge.emulator.services import ftpclient
+from bridge.emulator.services import ftp, ftpclient
 from bridge.testservers.ftp import FtpTestServer
 from bridge.testservers.net import LOOPBACK, free_port
 from tests.fixtures.emulator import AtClient, EmulatorFactory
@@ -125,6 +127,17 @@ def test_binary_put_and_get_are_byte_exact(
     assert max(sizes) <= 1024
 
 
+def test_ascii_type_lets_the_server_convert_line_ends(
+    modem: Modem, ftp_server: FtpTestServer
+) -> None:
+    (ftp_server.home / "unix.txt").write_bytes(b"one\ntwo\n")
+    log_in(modem, ftp_server)
+    modem.ok("AT+CFTPTYPE=A")
+    assert get(modem, "unix.txt") == (b"one\r\ntwo\r\n", "+CFTPGET: 0", [10])
+    assert put(modem, "dos.txt", b"three\r\nfour\r\n") == ["+CFTPPUT: BEGIN", "OK"]
+    assert (ftp_server.home / "dos.txt").read_bytes() == b"three\nfour\n"
+
+
 def test_list_reports_the_servers_raw_listing(modem: Modem, ftp_server: FtpTestServer) -> None:
     (ftp_server.home / "testd").mkdir()
     (ftp_server.home / "testd" / "19800106_000128.jpg").write_bytes(b"x" * 2017)
@@ -204,6 +217,34 @@ def test_a_large_download_streams_byte_exact(modem: Modem, ftp_server: FtpTestSe
     assert max(sizes) == 1024
 
 
+def test_a_download_never_holds_the_file_in_memory(
+    modem: Modem, ftp_server: FtpTestServer
+) -> None:
+    size = 4 * 1024 * 1024
+    chunk = os.urandom(64 * 1024)
+    with (ftp_server.home / "huge.bin").open("wb") as f:
+        for _ in range(size // len(chunk)):
+            f.write(chunk)
+    log_in(modem, ftp_server)
+
+    digest = hashlib.sha256()
+    received = 0
+    tracemalloc.start()
+    try:
+        modem.ok('AT+CFTPGET="huge.bin"')
+        while (line := modem.client.read_line(20)).startswith("+CFTPGET: DATA,"):
+            block = modem.client.read_exact(int(line.split(",")[1]), 20)
+            digest.update(block)
+            received += len(block)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert line == "+CFTPGET: 0"
+    assert received == size
+    assert digest.digest() == hashlib.sha256(chunk * (size // len(chunk))).digest()
+    assert peak < size // 4  # the emulator streams; the test itself keeps only a digest
+
+
 def test_anonymous_read(modem: Modem, ftp_server: FtpTestServer) -> None:
     assert ftp_server.anonymous_home is not None
     (ftp_server.anonymous_home / "readme.txt").write_bytes(b"public\r\n")
@@ -239,6 +280,17 @@ def test_a_silent_server_times_out(modem: Modem, monkeypatch: pytest.MonkeyPatch
         modem.ok(f"AT+CFTPPORT={port}")
         modem.ok('AT+CFTPGET="/x"')
         assert modem.client.read_line(10) == "+CFTPGET: 204"
+
+
+def test_a_host_that_stops_sending_times_the_upload_out(
+    modem: Modem, ftp_server: FtpTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ftp, "PUT_IDLE_TIMEOUT_S", 0.3)
+    log_in(modem, ftp_server)
+    modem.client.write(b'AT+CFTPPUT="/partial.bin"\r')
+    assert modem.client.read_line(10) == "+CFTPPUT: BEGIN"
+    modem.client.write(b"only this")  # and never the Ctrl-Z
+    assert modem.client.read_line(10) == "+CME ERROR: 204"
 
 
 def test_an_injected_failure_fails_the_next_operation_once(
@@ -303,8 +355,12 @@ def test_a_reboot_drops_the_download_and_the_settings(
     modem.ok('AT+CFTPGET="big.bin"')
     assert modem.client.read_line(10) == "+CFTPGET: DATA,1024"
 
-    modem.emulator.reboot()
+    # The host keeps reading while the module reboots, as a real one on a UART would.
+    rebooting = threading.Thread(target=modem.emulator.reboot, daemon=True)
+    rebooting.start()
     modem.client.wait_for("PB DONE", timeout=20)
+    rebooting.join(timeout=10)
+    assert not rebooting.is_alive()
     # Nothing more of the download: the next line after the boot is the answer to ATE0.
     assert modem.client.command("ATE0") == ["ATE0", "OK"]
     assert modem.ok("AT+CFTPSERV?") == ['+CFTPSERV: ""', "OK"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bridge.emulator.core import Emulator
-from bridge.emulator.services import ftpclient
+from bridge.emulator.services import ftpclient, ftps
 from bridge.testservers import tls
 from bridge.testservers.ftp import FtpTestServer
 from bridge.testservers.net import LOOPBACK, free_port
@@ -176,6 +176,8 @@ def test_spellings_from_the_errata(modem: Modem, ftps_server: FtpTestServer) -> 
     assert modem.ok("AT+CFTPSTYPE=?") == ["+CFTPSTYPE: (A,I)", "OK"]
     modem.ok("AT+CFTPSTYPE=A")
     assert modem.ok("AT+CFTPSTYPE?") == ["+CFTPSTYPE: A", "OK"]
+    (ftps_server.home / "unix.txt").write_bytes(b"one\ntwo\n")
+    assert get(modem, "unix.txt") == (b"one\r\ntwo\r\n", "+CFTPSGET: 0", [10])
 
 
 def test_auth_ssl_login(modem: Modem, ftps_server: FtpTestServer) -> None:
@@ -231,3 +233,21 @@ def test_a_server_certificate_from_another_ca_is_refused(
     # Without a CA the module checks no certificate at all, as a real one does by default.
     monkeypatch.delenv(ftpclient.CAFILE_ENV)
     assert login(modem, ftps_server) == ["OK"]
+
+
+def test_a_reboot_ends_the_session_and_the_stack(modem: Modem, ftps_server: FtpTestServer) -> None:
+    log_in(modem, ftps_server)
+    modem.ok("AT+CFTPSTYPE=A")
+    modem.emulator.reboot()
+    modem.client.wait_for("PB DONE", timeout=20)
+    assert modem.client.command("ATE0") == ["ATE0", "OK"]
+    modem.refused("AT+CFTPSPWD")
+    assert modem.ok("AT+CFTPSTYPE?") == ["+CFTPSTYPE: I", "OK"]
+    modem.ok("AT+CFTPSSTART")  # the stack was released too
+
+
+def test_a_server_that_went_away_is_reported(modem: Modem, ftps_server: FtpTestServer) -> None:
+    log_in(modem, ftps_server)
+    ftps_server.stop()
+    assert modem.client.command("AT+CFTPSPWD") == [ftps.PEER_CLOSED, "ERROR"]
+    modem.refused("AT+CFTPSPWD")  # the session is gone

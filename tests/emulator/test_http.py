@@ -10,7 +10,6 @@ import pytest
 
 from bridge.emulator.core import Emulator
 from bridge.testservers.http import HttpTestServer, pattern
-from bridge.testservers.net import free_port
 from tests.fixtures.emulator import AtClient, EmulatorFactory
 
 SERVER_NAME = "www.example.com"
@@ -140,8 +139,8 @@ def test_unknown_host_fails_with_222(client: AtClient, http_server: HttpTestServ
     assert http_server.requests.all() == []
 
 
-def test_refused_connection_fails_with_227(client: AtClient) -> None:
-    start_action(client, free_port(), request("GET", "/echo"))
+def test_refused_connection_fails_with_227(client: AtClient, refusing_port: int) -> None:
+    start_action(client, refusing_port, request("GET", "/echo"))
 
     assert collect(client)[1] == "+CHTTPACT: 227"
 
@@ -178,3 +177,20 @@ def test_command_forms(client: AtClient) -> None:
     assert client.command('AT+CHTTPACT="www.example.com",0') == ["+CME ERROR: Invalid parameter"]
     assert client.command('AT+CHTTPACT="www.example.com"') == ["+CME ERROR: Invalid parameter"]
     assert client.command('AT+CHTTPACT="www.example.com,80') == ["ERROR"]
+
+
+def test_reboot_abandons_the_transfer(
+    emulator_factory: EmulatorFactory, at_client_factory: ClientFactory, http_server: HttpTestServer
+) -> None:
+    emulator = emulator_factory(hosts={SERVER_NAME: "127.0.0.1"})
+    client = at_client_factory(emulator)
+    start_action(client, http_server.port, request("GET", "/slow/30"))
+    http_server.requests.wait_for(1)
+
+    emulator.faults.reboot()
+    client.wait_for("PB DONE", 10)
+    assert client.command("ATE0") == ["ATE0", "OK"]
+
+    # Not busy: the abandoned exchange is gone, and only the new one reports.
+    response, final = http_exchange(client, http_server.port, request("GET", "/status/200"))
+    assert (response[:12], final) == (b"HTTP/1.1 200", "+CHTTPACT: 0")

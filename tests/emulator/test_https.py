@@ -15,7 +15,7 @@ from bridge.emulator.core import Emulator
 from bridge.emulator.services.https import CAFILE_ENV
 from bridge.testservers import tls
 from bridge.testservers.http import HttpTestServer, pattern
-from bridge.testservers.net import LOOPBACK, free_port
+from bridge.testservers.net import LOOPBACK
 from tests.fixtures.emulator import AtClient, EmulatorFactory
 
 SERVER_NAME = "www.example.com"
@@ -198,10 +198,12 @@ def test_receive_respects_max_and_announces_what_is_left(
     assert body_of(block + rest) == pattern(0, 3000)
 
 
-def test_unknown_host_and_refused_connection_fail_open(client: AtClient) -> None:
+def test_unknown_host_and_refused_connection_fail_open(
+    client: AtClient, refusing_port: int
+) -> None:
     assert client.command("AT+CHTTPSSTART") == ["OK"]
     assert client.command('AT+CHTTPSOPSE="no.such.host",443') == ["ERROR"]
-    assert client.command(f'AT+CHTTPSOPSE="{SERVER_NAME}",{free_port()}') == ["ERROR"]
+    assert client.command(f'AT+CHTTPSOPSE="{SERVER_NAME}",{refusing_port}') == ["ERROR"]
     assert client.command("AT+CHTTPSSTATE") == ["+CHTTPSSTATE: 1", "OK"]
 
 
@@ -285,3 +287,22 @@ def test_seed_spelling_of_send_is_answered_in_kind(
     assert commit(client, "+CHTTPSEND") == "+CHTTPSEND: 0"
 
     assert receive_all(client).startswith(b"HTTP/1.1 204 ")
+
+
+def test_reboot_closes_the_session(
+    emulator_factory: EmulatorFactory,
+    at_client_factory: ClientFactory,
+    https_server: HttpTestServer,
+) -> None:
+    emulator = emulator_factory(hosts={SERVER_NAME: "127.0.0.1"})
+    client = at_client_factory(emulator)
+    open_session(client, https_server.port)
+
+    emulator.faults.reboot()
+    client.wait_for("PB DONE", 10)
+    assert client.command("ATE0") == ["ATE0", "OK"]
+
+    assert client.command("AT+CHTTPSSTATE") == ["+CHTTPSSTATE: 0", "OK"]
+    assert exchange(client, https_server.port, request("GET", "/status/200")).startswith(
+        b"HTTP/1.1 200 "
+    )

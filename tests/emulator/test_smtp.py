@@ -350,7 +350,7 @@ def test_stop_cancels_an_ongoing_send(module: Module, smtp_server: SmtpTestServe
     assert module.error("AT+SMTPSEND") == ["+SMTP: ONGOING"]
     for line in ('AT+SMTPSUB="late"', 'AT+SMTPSRV="x.example.com"', "AT+SMTPRCPT"):
         module.error(line)  # settings are locked while a send is ongoing
-    module.ok("AT+SMTPSTOP")
+    assert module.ok("AT+SMTPSTOP") == []  # the URC comes after the OK
     assert module.urc() == "+SMTP: USER CANCEL"
     assert module.ok("AT+SMTPSEND?") == ["+SMTPSEND: 0"]
     module.error("AT+SMTPSTOP")

@@ -58,7 +58,6 @@ DESCRIPTIONS = {
 }
 UNKNOWN = 201
 BUSY = 202
-TIMEOUT = 204
 INVALID = 213
 
 CODES = {
@@ -314,18 +313,18 @@ class FtpService:
             return
         args = parsed(cmd) if cmd.form == "write" else None
         path = path_arg(args[0]) if args and len(args) == 1 else None
-        result: Result = INVALID if path is None else 0
-        if path is not None:
-            forced = None if self._task.busy() else self._ctx.faults.forced_failure("ftp")
-            if self._task.busy():
-                result = BUSY
-            elif forced is not None:
-                result = forced_code(forced)
-            else:
-                try:
-                    self._in_session(self._settings, lambda s: operation(s, path))
-                except FtpFailed as exc:
-                    result = CODES[exc.failure]
+        result: Result = 0
+        if path is None:
+            result = INVALID
+        elif self._task.busy():
+            result = BUSY
+        elif (forced := self._ctx.faults.forced_failure("ftp")) is not None:
+            result = forced_code(forced)
+        else:
+            try:
+                self._in_session(self._settings, lambda s: operation(s, path))
+            except FtpFailed as exc:
+                result = CODES[exc.failure]
         if result == 0:
             host.ok()
         else:
@@ -350,26 +349,31 @@ class FtpService:
             _cme(host, CODES[exc.failure])
             return
         try:
-            try:
-                upload = session.begin_store(path)
-            except FtpFailed as exc:
-                _cme(host, CODES[exc.failure])
-                return
-            host.line("+CFTPPUT: BEGIN")
-            data = host.read_escaped(PUT_IDLE_TIMEOUT_S)
-            if data is None:
-                upload.abort()
-                _cme(host, TIMEOUT)
-                return
-            try:
-                upload.send(data)
-                upload.finish()
-            except FtpFailed as exc:
-                _cme(host, CODES[exc.failure])
-                return
-            host.ok()
+            result = self._store_from_host(session, path, host)
         finally:
             self._close(session)
+        if result == 0:
+            host.ok()
+        else:
+            _cme(host, result)
+
+    def _store_from_host(self, session: FtpSession, path: str, host: Host) -> Result:
+        """Open the STOR, say BEGIN, pass the host's data on."""
+        try:
+            upload = session.begin_store(path)
+        except FtpFailed as exc:
+            return CODES[exc.failure]
+        host.line("+CFTPPUT: BEGIN")
+        data = host.read_escaped(PUT_IDLE_TIMEOUT_S)
+        try:
+            if data is None:
+                raise FtpFailed(Failure.TIMEOUT, "the host stopped sending")
+            upload.send(data)
+            upload.finish()
+        except FtpFailed as exc:
+            upload.abort()
+            return CODES[exc.failure]
+        return 0
 
 
 def _cme(host: Host, code: Result) -> None:

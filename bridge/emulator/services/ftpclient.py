@@ -110,7 +110,13 @@ def failures(default: Failure) -> Iterator[None]:
         raise FtpFailed(Failure.UNKNOWN, str(exc)) from None
     except TimeoutError as exc:
         raise FtpFailed(Failure.TIMEOUT, str(exc) or "timed out") from None
-    except (EOFError, ConnectionResetError, BrokenPipeError) as exc:
+    except (
+        EOFError,
+        ConnectionResetError,
+        BrokenPipeError,
+        ssl.SSLEOFError,
+        ssl.SSLZeroReturnError,
+    ) as exc:
         raise FtpFailed(Failure.SERVER_CLOSED, type(exc).__name__) from None
     except ssl.SSLError as exc:
         raise FtpFailed(Failure.TRANSFER, exc.reason or "TLS error") from None

@@ -160,8 +160,8 @@ class HttpsService:
         if data is None:
             host.error()
             return
+        host.ok()  # first: once queued, the data leaves and the answer may be announced
         session.queue(data)
-        host.ok()
 
     def _receive(self, cmd: Command, host: Host) -> None:
         session = self._session

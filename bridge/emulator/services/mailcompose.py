@@ -21,6 +21,8 @@ class ComposeError(ValueError):
 
 @dataclass(frozen=True)
 class Mailbox:
+    """An address with its display name, as AT+SMTPFROM and AT+SMTPRCPT set them."""
+
     address: str
     name: str = ""
 
@@ -33,6 +35,8 @@ class Mailbox:
 
 @dataclass(frozen=True)
 class Attachment:
+    """An AT+SMTPFILE selection: the module's name for the file and where it lives."""
+
     module_path: str  # as AT+SMTPFILE? prints it: "C:/file1.txt"
     host_path: Path
 
@@ -43,6 +47,8 @@ class Attachment:
 
 @dataclass(frozen=True)
 class OutgoingMail:
+    """Everything one AT+SMTPSEND sends, fixed when the send starts."""
+
     sender: Mailbox
     to: tuple[Mailbox, ...]
     cc: tuple[Mailbox, ...]

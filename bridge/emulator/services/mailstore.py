@@ -26,6 +26,8 @@ _FOLDER_TRIES = 3600
 
 @dataclass(frozen=True)
 class SavedMail:
+    """Where a fetched mail went, for the result line and for AT+POP3READ."""
+
     folder: str  # "C:/Email/090901120000/", as the result line prints it
     reported: str  # the <mail_file> of the result line
     readable: str  # "090901120000/EMAIL000.TXT": what AT+POP3READ reads

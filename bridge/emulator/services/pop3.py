@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import policy
 from email.parser import BytesParser
 
@@ -27,9 +27,11 @@ _STOP_JOIN = 5.0
 
 @dataclass
 class Account:
+    """The AT+POP3SRV settings."""
+
     server: str = ""
     user: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
     port: int = DEFAULT_PORT
 
 

@@ -27,7 +27,7 @@ SUBJECT_MAX = 512
 QUOTED_BODY_MAX = 512
 BODY_MAX = 5120  # the ">>" data mode
 CHARSET_MAX = 30
-RECIPIENT_KINDS = (0, 1, 2)  # TO, CC, BCC
+TO, CC, BCC = 0, 1, 2  # AT+SMTPRCPT <kind>
 RECIPIENT_INDEXES = range(5)
 ATTACHMENT_INDEXES = range(1, 11)
 ATTACHMENTS_MAX_BYTES = 10 * 1024 * 1024
@@ -43,7 +43,7 @@ class Draft:
 
     server: str = ""
     port: int = DEFAULT_PORT
-    login: tuple[str, str] | None = None
+    login: tuple[str, str] | None = field(default=None, repr=False)  # user, password
     sender: Mailbox = field(default_factory=lambda: Mailbox(""))
     recipients: dict[tuple[int, int], Mailbox] = field(default_factory=dict)
     subject: str = ""
@@ -68,7 +68,7 @@ class _Send:
 
     submission: SmtpSubmission
     mail: OutgoingMail
-    login: tuple[str, str] | None
+    login: tuple[str, str] | None = field(repr=False)
     forced: str | None  # a fault-injected result code to end with instead
 
 
@@ -196,12 +196,12 @@ class SmtpService:
             recipients.clear()
         else:
             args = _at_most(cmd, 4)
-            kind = number(args[0], 0, 2, what="kind")
+            kind = number(args[0], TO, BCC, what="kind")
             if len(args) == 1:
                 for key in [k for k in recipients if k[0] == kind]:
                     del recipients[key]
             else:
-                index = number(args[1], 0, len(RECIPIENT_INDEXES) - 1, what="index")
+                index = number(args[1], RECIPIENT_INDEXES[0], RECIPIENT_INDEXES[-1], what="index")
                 if len(args) == 2:
                     recipients.pop((kind, index), None)
                 else:
@@ -347,9 +347,9 @@ class SmtpService:
         draft = self._draft
         mail = OutgoingMail(
             sender=draft.sender,
-            to=draft.kind(0),
-            cc=draft.kind(1),
-            bcc=draft.kind(2),
+            to=draft.kind(TO),
+            cc=draft.kind(CC),
+            bcc=draft.kind(BCC),
             subject=draft.subject,
             body=draft.body,
             charset=draft.charset,
@@ -402,12 +402,12 @@ class SmtpService:
             host.ok()
             return
         with self._lock:
-            sending = self._sending
-        if cmd.form != "exec" or sending is None:
-            host.error()
-            return
-        sending.cancel()
-        host.ok()
+            # holding the lock keeps the send's "+SMTP: USER CANCEL" behind this OK
+            if cmd.form != "exec" or self._sending is None:
+                host.error()
+                return
+            self._sending.cancel()
+            host.ok()
 
 
 def _at_most(cmd: Command, count: int) -> list[Arg]:

@@ -1,0 +1,160 @@
+"""`sim5360-bridge run`: the daemon. Wires config, modems, workers and the broker,
+and shuts down cleanly on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+from bridge import __version__
+from bridge.config import ConfigError, Settings, load_settings
+from bridge.files import FilesArea
+from bridge.log import configure_logging, redact
+from bridge.modem import Modem, ModemOptions
+from bridge.mqtt.face import ModemFace
+from bridge.mqtt.link import MqttLink
+from bridge.mqtt.router import Router
+from bridge.mqtt.topics import Topics
+from bridge.services.base import load_actions
+from bridge.worker import ModemWorker
+
+log = logging.getLogger("bridge")
+
+ONLINE = json.dumps({"state": "online"}).encode()
+OFFLINE = json.dumps({"state": "offline"}).encode()
+
+
+class Bridge:
+    """The running daemon: one Modem, ModemWorker and ModemFace per configured
+    modem, one MqttLink and one Router."""
+
+    def __init__(self, settings: Settings, *, shutdown_grace: float = 10.0) -> None:
+        self.settings = settings
+        self.shutdown_grace = shutdown_grace
+        self.topics = Topics(settings.mqtt.base_topic)
+        self.actions = load_actions()
+        files_dir = settings.files.dir
+        files_dir.mkdir(parents=True, exist_ok=True)
+        files = FilesArea(files_dir)
+        self.modems: dict[str, Modem] = {}
+        self.workers: dict[str, ModemWorker] = {}
+        for ms in settings.modems:
+            modem = Modem(ms.id, ModemOptions(port=ms.port, baudrate=ms.baudrate, apn=ms.apn))
+            self.modems[ms.id] = modem
+            self.workers[ms.id] = ModemWorker(modem, settings, ms, files)
+        secrets = settings.secret_values
+        self.link = MqttLink(
+            settings.mqtt,
+            will_topic=self.topics.bridge_state,
+            will_payload=OFFLINE,
+            subscriptions=self._subscriptions,
+            on_connected=self._connected,
+        )
+        self.faces = {
+            ms.id: ModemFace(
+                self.link, self.topics, self.modems[ms.id], self.workers[ms.id],
+                self.actions["modem/status"], ms.status_interval, secrets,
+            )
+            for ms in settings.modems
+        }
+        # a request may carry a file inline: base64 of inline_limit bytes, plus its fields
+        limit = settings.files.inline_limit * 4 // 3 + 64 * 1024
+        self.router = Router(
+            self.link, self.topics, self.actions, self.workers,
+            request_limit=limit, secrets=secrets,
+        )
+
+    def _subscriptions(self) -> list[tuple[str, int]]:
+        subs = [(self.topics.requests(modem_id), 1) for modem_id in self.modems]
+        if self.settings.pool.enabled:
+            subs.append((self.topics.shared_jobs, 1))
+        return subs
+
+    def _connected(self) -> None:
+        """On every (re)connect (paho's thread: publish only)."""
+        self.link.publish(self.topics.bridge_state, ONLINE, retain=True)
+        self.link.publish(self.topics.bridge_info, json.dumps(self.info()).encode(), retain=True)
+        for face in self.faces.values():
+            face.publish_all()
+
+    def info(self) -> dict[str, object]:
+        info = {
+            "version": __version__,
+            "modems": list(self.modems),
+            "actions": sorted(self.actions),
+            "features": {
+                "pool": self.settings.pool.enabled,
+                "homeassistant_discovery": False,
+            },
+            "config": self.settings.redacted(),
+        }
+        clean: dict[str, object] = redact(info, self.settings.secret_values())
+        return clean
+
+    def start(self) -> None:
+        for modem_id, modem in self.modems.items():
+            modem.start()
+            self.workers[modem_id].start()
+            self.faces[modem_id].start()
+        self.router.start()
+        self.link.start()
+
+    def stop(self) -> None:
+        """Stop taking requests, finish or cancel the running ones, answer queued ones
+        `cancelled`, publish offline, disconnect."""
+        self.router.close()
+        stoppers = [
+            threading.Thread(target=w.stop, args=(self.shutdown_grace,), name=f"stop-{i}")
+            for i, w in self.workers.items()
+        ]
+        for t in stoppers:
+            t.start()
+        for t in stoppers:
+            t.join()
+        for face in self.faces.values():
+            face.stop()
+            face.publish_offline()
+        for modem in self.modems.values():
+            modem.stop()
+        info = self.link.publish(self.topics.bridge_state, OFFLINE, retain=True)
+        if self.link.connected.is_set():
+            info.wait_for_publish(timeout=5)  # the will is not sent on a clean disconnect
+        self.router.join(timeout=2)
+        self.link.stop()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=None, help="TOML config file")
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"])
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        configure_logging(args.log_level)
+        for problem in exc.problems:
+            log.error("config: %s: %s", problem.path, problem.reason)
+        return 2
+    configure_logging(args.log_level, secrets=settings.secret_values())
+    bridge = Bridge(settings)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    bridge.start()
+    log.info("sim5360-bridge %s running with modems %s", __version__, list(bridge.modems))
+    while not stop.wait(1.0):
+        pass
+    log.info("shutting down")
+    bridge.stop()
+    return 0

@@ -1,0 +1,124 @@
+"""One modem's retained state and status, and its URCs, on the broker."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.at import Urc
+from bridge.log import redact
+from bridge.modem import Modem, ModemState
+from bridge.modem.modem import StateChange
+from bridge.mqtt.link import MqttLink
+from bridge.mqtt.topics import Topics
+from bridge.services.base import Action
+from bridge.services.errors import ServiceError
+from bridge.services.info import StatusRequest
+from bridge.worker import Job, ModemWorker, Outcome
+
+log = logging.getLogger("bridge.mqtt")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+class ModemFace:
+    """Publishes `<base>/<modem>/state|status|urc`; refreshes status every
+    `status_interval` seconds and when the modem comes back online."""
+
+    def __init__(
+        self,
+        link: MqttLink,
+        topics: Topics,
+        modem: Modem,
+        worker: ModemWorker,
+        status_action: Action,
+        status_interval: float,
+        secrets: Callable[[], tuple[str, ...]],
+    ) -> None:
+        self.link = link
+        self.topics = topics
+        self.modem = modem
+        self.worker = worker
+        self._status_action = status_action
+        self._interval = status_interval
+        self._secrets = secrets
+        self._refresh = threading.Event()
+        self._stop = threading.Event()
+        self._last_status: dict[str, Any] | None = None
+        self._thread = threading.Thread(
+            target=self._status_loop, name=f"modem-{modem.id}-status", daemon=True
+        )
+
+    def start(self) -> None:
+        self.modem.add_state_listener(self._state_changed)
+        self.modem.add_urc_listener(self._urc)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._refresh.set()
+        self._thread.join(timeout=5)
+
+    def publish_all(self) -> None:
+        """After (re)connecting: the broker may have lost what it retained."""
+        self.publish_state(self.modem.state)
+        if self._last_status is not None:
+            self._publish(self.topics.status(self.modem.id), self._last_status, retain=True)
+
+    def publish_state(self, change: StateChange) -> None:
+        self._publish(
+            self.topics.state(self.modem.id),
+            {"state": change.state.value, "since": change.since.isoformat(), "error": change.error},
+            retain=True,
+        )
+
+    def publish_offline(self) -> None:
+        self._publish(
+            self.topics.state(self.modem.id),
+            {"state": "offline", "since": now_iso(), "error": "bridge stopped"},
+            retain=True,
+        )
+
+    # -- listeners (supervisor / reader threads: publish only) ----------------------
+
+    def _state_changed(self, change: StateChange) -> None:
+        self.publish_state(change)
+        if change.state is ModemState.ONLINE:
+            self._refresh.set()
+
+    def _urc(self, urc: Urc) -> None:
+        self._publish(
+            self.topics.urc(self.modem.id),
+            {"name": urc.name, "value": urc.value, "raw": urc.text, "time": now_iso()},
+        )
+
+    # -- status ---------------------------------------------------------------------
+
+    def _status_loop(self) -> None:
+        while not self._stop.is_set():
+            self._refresh.wait(self._interval)
+            self._refresh.clear()
+            if self._stop.is_set():
+                return
+            if self.modem.state.state is ModemState.ONLINE:
+                job = Job(self._status_action, StatusRequest(), self._status_done,
+                          label=f"{self.modem.id} status refresh")
+                if not self.worker.submit(job):
+                    log.info("modem %s: queue full, status refresh skipped", self.modem.id)
+
+    def _status_done(self, outcome: Outcome) -> None:
+        if isinstance(outcome, ServiceError):
+            log.info("modem %s: status refresh failed: %s", self.modem.id, outcome.message)
+            return
+        self._last_status = outcome
+        self._publish(self.topics.status(self.modem.id), outcome, retain=True)
+
+    def _publish(self, topic: str, payload: dict[str, Any], retain: bool = False) -> None:
+        clean = redact(payload, self._secrets())
+        self.link.publish(topic, json.dumps(clean).encode(), qos=1, retain=retain)

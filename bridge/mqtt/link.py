@@ -1,0 +1,158 @@
+"""The broker connection (paho-mqtt 2.x): will, persistent session, reconnects.
+
+paho's callbacks run on its network thread holding its locks: here they only put
+messages on a queue and renew subscriptions; an exception in one is logged, never
+allowed to end the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from bridge.config import MqttSettings
+
+log = logging.getLogger("bridge.mqtt")
+
+SESSION_EXPIRY = 24 * 3600  # MQTT 5: keep our subscriptions and queued requests a day
+KEEPALIVE = 30
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A received message, reduced to what the router needs."""
+
+    topic: str
+    payload: bytes
+    response_topic: str | None
+    correlation_data: bytes | None
+
+
+def _guarded(fn: Callable[..., None]) -> Callable[..., None]:
+    def call(*args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("MQTT callback %s failed", fn.__name__)
+
+    return call
+
+
+class MqttLink:
+    """Connects, keeps connected, and hands received messages to `inbox`."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        *,
+        will_topic: str,
+        will_payload: bytes,
+        subscriptions: Callable[[], list[tuple[str, int]]],
+        on_connected: Callable[[], None],
+    ) -> None:
+        self.settings = settings
+        self.inbox: queue.Queue[Inbound] = queue.Queue()
+        self.connected = threading.Event()
+        self._subscriptions = subscriptions
+        self._on_connected = on_connected
+        v5 = settings.protocol == 5
+        self.v5 = v5
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=settings.client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else False,
+        )
+        if settings.username:
+            self.client.username_pw_set(
+                settings.username, settings.password.get_secret_value() or None
+            )
+        if settings.tls is not None:
+            self.client.tls_set(
+                ca_certs=str(settings.tls.ca_certs) if settings.tls.ca_certs else None,
+                certfile=str(settings.tls.certfile) if settings.tls.certfile else None,
+                keyfile=str(settings.tls.keyfile) if settings.tls.keyfile else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        self.client.will_set(will_topic, will_payload, qos=1, retain=True)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.on_connect = _guarded(self._connected)
+        self.client.on_disconnect = _guarded(self._disconnected)
+        self.client.on_message = _guarded(self._message)
+        self.client.enable_logger(logging.getLogger("paho"))
+
+    def start(self) -> None:
+        """Connect in the background; paho retries until the broker is there."""
+        properties = None
+        if self.v5:
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = SESSION_EXPIRY
+        self.client.connect_async(
+            self.settings.host,
+            self.settings.port,
+            keepalive=KEEPALIVE,
+            clean_start=False if self.v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+            properties=properties,
+        )
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        correlation_data: bytes | None = None,
+    ) -> mqtt.MQTTMessageInfo:
+        properties = None
+        if correlation_data is not None and self.v5:
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            properties.CorrelationData = correlation_data
+        return self.client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+
+    # -- paho callbacks: network thread, enqueue only ---------------------------------
+
+    def _connected(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        if reason.is_failure:
+            log.warning("broker refused the connection: %s", reason)
+            return
+        subs = self._subscriptions()
+        if subs:
+            client.subscribe(subs)
+        self.connected.set()
+        log.info("connected to the broker at %s:%s", self.settings.host, self.settings.port)
+        self._on_connected()
+
+    def _disconnected(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        self.connected.clear()
+        log.warning("disconnected from the broker: %s", reason)
+
+    def _message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        props = message.properties
+        self.inbox.put(
+            Inbound(
+                topic=message.topic,
+                payload=bytes(message.payload),
+                response_topic=getattr(props, "ResponseTopic", None) if props else None,
+                correlation_data=getattr(props, "CorrelationData", None) if props else None,
+            )
+        )

@@ -1,0 +1,59 @@
+"""The topic tree of API.md, in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topics:
+    base: str
+
+    @property
+    def bridge_state(self) -> str:
+        return f"{self.base}/bridge/state"
+
+    @property
+    def bridge_info(self) -> str:
+        return f"{self.base}/bridge/info"
+
+    def state(self, modem: str) -> str:
+        return f"{self.base}/{modem}/state"
+
+    def status(self, modem: str) -> str:
+        return f"{self.base}/{modem}/status"
+
+    def urc(self, modem: str) -> str:
+        return f"{self.base}/{modem}/urc"
+
+    def event(self, modem: str) -> str:
+        return f"{self.base}/{modem}/event"
+
+    def requests(self, modem: str) -> str:
+        """The subscription filter for a modem's requests."""
+        return f"{self.base}/{modem}/request/+/+"
+
+    def response(self, owner: str, key: str) -> str:
+        """`owner` is a modem id or `jobs`; `key` is `<service>/<action>`."""
+        return f"{self.base}/{owner}/response/{key}"
+
+    def progress(self, owner: str, key: str) -> str:
+        return f"{self.base}/{owner}/progress/{key}"
+
+    @property
+    def jobs(self) -> str:
+        return f"{self.base}/jobs/request/+/+"
+
+    @property
+    def shared_jobs(self) -> str:
+        return f"$share/{self.base}/{self.jobs}"
+
+    def parse_request(self, topic: str) -> tuple[str, str] | None:
+        """`<base>/<owner>/request/<service>/<action>` -> (owner, "service/action")."""
+        prefix = self.base + "/"
+        if not topic.startswith(prefix):
+            return None
+        parts = topic[len(prefix) :].split("/")
+        if len(parts) != 4 or parts[1] != "request":
+            return None
+        return parts[0], f"{parts[2]}/{parts[3]}"

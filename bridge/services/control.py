@@ -1,0 +1,50 @@
+"""Raw AT for the adventurous (`modem/at`, only with allow_raw_at) and `modem/restart`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from bridge.at import ParameterError
+from bridge.at import commands as at
+from bridge.log import redact
+from bridge.modem import Exchange, ModemError
+from bridge.services.base import Request, ServiceContext, action
+from bridge.services.errors import FORBIDDEN, INVALID_REQUEST, ServiceError
+
+
+class RawAtRequest(Request):
+    command: Annotated[str, Field(min_length=2, max_length=556)]
+    timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
+
+
+@action("modem", "at", RawAtRequest)
+def modem_at(ctx: ServiceContext, request: RawAtRequest) -> dict[str, Any]:
+    if not ctx.modem_settings.allow_raw_at:
+        raise ServiceError(FORBIDDEN, "raw AT is off (allow_raw_at = false)")
+    try:
+        line = at.raw_command(request.command)
+    except ParameterError as exc:
+        raise ServiceError(
+            INVALID_REQUEST, str(exc), {"errors": [{"field": "command", "reason": exc.reason}]}
+        ) from exc
+    reply = ctx.run(Exchange(line, info=None, timeout=request.timeout, name="raw AT"))
+    final = reply.final
+    result = final.kind.value + (f": {final.detail}" if final.detail else "")
+    # read-backs such as AT+SMTPAUTH? carry passwords: the same redaction as the logs
+    lines: list[str] = redact(reply.lines, ctx.settings.secret_values())
+    return {"lines": lines, "result": result}
+
+
+class RestartRequest(Request):
+    timeout: Annotated[float, Field(gt=0, le=600)] = 60.0
+
+
+@action("modem", "restart", RestartRequest)
+def modem_restart(ctx: ServiceContext, request: RestartRequest) -> dict[str, Any]:
+    try:
+        ctx.modem.restart(request.timeout)
+    except ModemError as exc:
+        raise ServiceError(exc.code, exc.message, exc.detail) from exc
+    return {"state": ctx.modem.state.state.value}

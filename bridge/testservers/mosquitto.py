@@ -1,0 +1,92 @@
+"""A real mosquitto broker on 127.0.0.1 and a free port, from a generated config."""
+
+from __future__ import annotations
+
+import getpass
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from bridge.testservers.net import LOOPBACK, free_port, wait_listening
+
+
+def mosquitto_binary() -> str:
+    for candidate in ("mosquitto", "/usr/sbin/mosquitto"):
+        found = shutil.which(candidate)
+        if found:
+            return found
+    raise FileNotFoundError("mosquitto is not installed (apt-get install mosquitto)")
+
+
+class Mosquitto:
+    """`persistent`: sessions and queued messages survive `restart()` (saved on stop)."""
+
+    def __init__(self, *, port: int | None = None, persistent: bool = False) -> None:
+        self.host = LOOPBACK
+        self.port = port or free_port()
+        self.persistent = persistent
+        self._dir = Path(tempfile.mkdtemp(prefix="mosquitto-"))
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.log_path = self._dir / "mosquitto.log"
+
+    def _config(self) -> Path:
+        lines = [
+            f"listener {self.port} {LOOPBACK}",
+            "allow_anonymous true",
+            f"persistence {'true' if self.persistent else 'false'}",
+            f"persistence_location {self._dir}/",
+            # as root, mosquitto would switch to the `mosquitto` user and could not write
+            # its persistence file here; staying who we are keeps the folder ours
+            f"user {getpass.getuser()}",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+        ]
+        path = self._dir / "mosquitto.conf"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self._proc = subprocess.Popen(
+                [mosquitto_binary(), "-c", str(self._config())],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        try:
+            wait_listening(self.port, timeout=10)
+        except TimeoutError:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.terminate()  # SIGTERM: mosquitto saves its persistence file
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,131 @@
+"""One worker per modem: runs its requests one at a time from a bounded queue.
+
+Every job ends in exactly one call of its `done` callback: the action's data, or a
+ServiceError (including `cancelled` at shutdown and `queue_full` at the door).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.config import ModemSettings, Settings
+from bridge.files import FilesArea
+from bridge.modem import Modem, ModemError
+from bridge.services.base import Action, ProgressFn, Request, ServiceContext
+from bridge.services.errors import CANCELLED, MODEM_ERROR, ServiceError
+
+log = logging.getLogger("bridge.worker")
+
+Outcome = dict[str, Any] | ServiceError
+
+
+@dataclass
+class Job:
+    action: Action
+    request: Request
+    done: Callable[[Outcome], None]
+    progress: ProgressFn = lambda stage, done, total: None
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    label: str = ""
+
+    def finish(self, outcome: Outcome) -> None:
+        try:
+            self.done(outcome)
+        except Exception:
+            log.exception("answering %s failed", self.label or self.action.key)
+
+
+class ModemWorker:
+    """Runs jobs for one modem; see the module docstring."""
+
+    def __init__(
+        self, modem: Modem, settings: Settings, modem_settings: ModemSettings, files: FilesArea
+    ) -> None:
+        self.modem = modem
+        self.settings = settings
+        self.modem_settings = modem_settings
+        self.files = files
+        self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=modem_settings.queue_size)
+        self._current: Job | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(
+            target=self._loop, name=f"modem-{modem.id}-worker", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing running and nothing queued (the pool takes jobs only then)."""
+        return self._current is None and self._queue.empty()
+
+    def submit(self, job: Job) -> bool:
+        """Queue a job; False when the queue is full or the worker is stopping."""
+        with self._lock:
+            if self._closed:
+                return False
+            try:
+                self._queue.put_nowait(job)
+            except queue.Full:
+                return False
+            return True
+
+    def stop(self, grace: float) -> None:
+        """Stop taking jobs, answer queued ones `cancelled`, give the running one
+        `grace` seconds, then cancel it too."""
+        with self._lock:
+            self._closed = True
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job.finish(ServiceError(CANCELLED, "the bridge is shutting down"))
+        self._queue.put(None)
+        self._thread.join(timeout=grace)
+        if self._thread.is_alive():
+            current = self._current
+            if current is not None:
+                current.cancelled.set()
+            self.modem.engine.abort(ModemError(CANCELLED, "the bridge is shutting down"))
+            self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            self._current = job
+            try:
+                job.finish(self._run(job))
+            finally:
+                self._current = None
+
+    def _run(self, job: Job) -> Outcome:
+        ctx = ServiceContext(
+            modem=self.modem,
+            settings=self.settings,
+            modem_settings=self.modem_settings,
+            files=self.files,
+            progress=job.progress,
+            cancelled=job.cancelled,
+            started=time.monotonic(),
+        )
+        try:
+            return job.action.run(ctx, job.request)
+        except ServiceError as exc:
+            return exc
+        except ModemError as exc:
+            return ServiceError(exc.code, exc.message, exc.detail)
+        except Exception as exc:  # a bug must answer the request, not kill the worker
+            log.exception("%s failed", job.action.key)
+            return ServiceError(MODEM_ERROR, f"internal error: {type(exc).__name__}")

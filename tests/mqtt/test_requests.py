@@ -1,0 +1,159 @@
+"""The daemon's MQTT face against a real mosquitto and the emulator on a pty."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from bridge.daemon import Bridge
+from bridge.emulator.core import Emulator
+from bridge.testservers.mosquitto import Mosquitto
+from tests.fixtures.mqtt import MqttProbe
+
+BASE = "sim5360"
+Factory = Callable[..., Bridge]
+
+
+@pytest.fixture
+def running(emulator_factory, broker: Mosquitto, bridge_factory: Factory,  # type: ignore[no-untyped-def]
+            probe_factory) -> tuple[Emulator, Bridge, MqttProbe]:
+    emulator = emulator_factory()
+    probe = probe_factory(broker)
+    probe.subscribe(f"{BASE}/#")
+    bridge = bridge_factory(broker, emulator)
+    return emulator, bridge, probe
+
+
+def test_status_request_gets_its_transaction_back(running) -> None:  # type: ignore[no-untyped-def]
+    _, bridge, probe = running
+    probe.publish(f"{BASE}/modem/request/modem/status", {"transaction": 7})
+    reply = probe.wait_for(f"{BASE}/modem/response/modem/status",
+                           lambda p: p["transaction"] == 7)
+    assert reply["status"] == "ok"
+    data = reply["data"]
+    assert data["imei"] == bridge.modems["modem"].identity.imei  # type: ignore[union-attr]
+    assert data["registration"] == "home"
+    assert isinstance(data["signal_dbm"], int) and -113 <= data["signal_dbm"] <= -51
+    assert data["signal_dbm"] == -113 + 2 * data["rssi"]
+
+
+def test_mqtt5_response_topic_and_correlation_data(running) -> None:  # type: ignore[no-untyped-def]
+    _, _, probe = running
+    probe.subscribe("replies/me")
+    got: list[mqtt.MQTTMessage] = []
+    probe.client.message_callback_add("replies/me", lambda c, u, m: got.append(m))
+    probe.publish(f"{BASE}/modem/request/modem/status", {"transaction": "x"},
+                  response_topic="replies/me", correlation=b"\x00corr\xff")
+    deadline = time.monotonic() + 10
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert got, "no response on the Response Topic"
+    assert got[0].properties.CorrelationData == b"\x00corr\xff"  # type: ignore[union-attr]
+    body = json.loads(got[0].payload)
+    assert body["transaction"] == "x" and body["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("topic", "raw", "code"),
+    [
+        ("modem/status", b"{not json", "invalid_json"),
+        ("modem/status", b"\xff\xfe\x00", "invalid_json"),
+        ("modem/status", b"[1, 2]", "invalid_json"),
+        ("modem/status", b'{"bogus": 1}', "invalid_request"),
+        ("modem/at", b'{"command": 5}', "invalid_request"),
+        ("modem/at", b'{"command": "AT", "timeout": "soon"}', "invalid_request"),
+        ("modem/status", b'{"transaction": {"a": 1}}', "invalid_request"),
+        ("nosuch/thing", b"{}", "unknown_action"),
+        ("modem/status", b"x" * (1 << 20), "too_large"),
+    ],
+)
+def test_bad_requests_get_error_responses(running, topic: str, raw: bytes, code: str) -> None:  # type: ignore[no-untyped-def]
+    _, _, probe = running
+    probe.publish(f"{BASE}/modem/request/{topic}", None, raw=raw)
+    reply = probe.wait_for(f"{BASE}/modem/response/{topic}")
+    assert reply["status"] == "error"
+    assert reply["error"]["code"] == code, reply
+    if code == "invalid_request" and "transaction" not in raw.decode("utf-8", "replace"):
+        assert reply["error"]["detail"]["errors"][0]["field"]
+    # and it keeps serving
+    assert probe.request(BASE, "modem/status", {})["status"] == "ok"
+
+
+def test_raw_at_is_forbidden_unless_allowed(running) -> None:  # type: ignore[no-untyped-def]
+    _, _, probe = running
+    reply = probe.request(BASE, "modem/at", {"command": "AT+CSQ"})
+    assert reply["error"]["code"] == "forbidden"
+
+
+def test_raw_at_when_allowed_refuses_injection_and_redacts(  # type: ignore[no-untyped-def]
+    emulator_factory, broker, bridge_factory, probe_factory
+) -> None:
+    emulator = emulator_factory()
+    probe = probe_factory(broker)
+    bridge_factory(broker, emulator, modem="allow_raw_at = true",
+                   smtp='password = "hunter2-secret"')
+    reply = probe.request(BASE, "modem/at", {"command": "AT+CSQ"})
+    assert reply["status"] == "ok" and reply["data"]["result"] == "OK"
+    assert reply["data"]["lines"][0].startswith("+CSQ: ")
+    for bad in ("AT+CSQ\rAT+CRESET", "AT+CSQ;+CRESET", "AT+X=\x1a"):
+        r = probe.request(BASE, "modem/at", {"command": bad})
+        assert r["error"]["code"] == "invalid_request", r
+    ok = probe.request(BASE, "modem/at",
+                       {"command": 'AT+SMTPAUTH=1,"user","hunter2-secret"'})
+    assert ok["data"]["result"] == "OK", ok
+    back = probe.request(BASE, "modem/at", {"command": "AT+SMTPAUTH?"})
+    assert "hunter2-secret" not in json.dumps(back)
+    assert "<redacted>" in json.dumps(back["data"]["lines"])
+
+
+def test_retained_state_status_info_and_urcs(running) -> None:  # type: ignore[no-untyped-def]
+    emulator, _, probe = running
+    assert probe.wait_for(f"{BASE}/bridge/state") == {"state": "online"}
+    info = probe.wait_for(f"{BASE}/bridge/info")
+    assert info["modems"] == ["modem"] and "modem/status" in info["actions"]
+    state = probe.wait_for(f"{BASE}/modem/state", lambda p: p["state"] == "online")
+    assert state["error"] is None and state["since"]
+    status = probe.wait_for(f"{BASE}/modem/status", timeout=15)
+    assert status["model"] == "SIMCOM_SIM5360E"
+    emulator.faults.inject_urc('+CMTI: "SM",3')
+    urc = probe.wait_for(f"{BASE}/modem/urc", lambda p: p["name"] == "+CMTI")
+    assert urc["value"] == '"SM",3' and urc["raw"] == '+CMTI: "SM",3'
+
+
+def test_queue_full(emulator_factory, broker, bridge_factory, probe_factory) -> None:  # type: ignore[no-untyped-def]
+    emulator = emulator_factory()
+    probe = probe_factory(broker)
+    probe.subscribe(f"{BASE}/modem/response/#")
+    probe.subscribe(f"{BASE}/modem/status")
+    bridge_factory(broker, emulator, modem="queue_size = 1\nallow_raw_at = true")
+    probe.wait_for(f"{BASE}/modem/status", timeout=15)  # the start-up refresh is done
+    emulator.faults.hang(5)
+    for n in range(3):
+        probe.publish(f"{BASE}/modem/request/modem/at",
+                      {"command": "AT", "timeout": 1, "transaction": n})
+    full = probe.wait_for(f"{BASE}/modem/response/modem/at", lambda p: p["transaction"] == 2)
+    assert full["error"]["code"] == "queue_full"
+    first = probe.wait_for(f"{BASE}/modem/response/modem/at", lambda p: p["transaction"] == 0)
+    assert first["error"]["code"] == "timeout"
+
+
+def test_broker_restart_and_a_request_sent_while_away(  # type: ignore[no-untyped-def]
+    emulator_factory, broker: Mosquitto, bridge_factory, probe_factory
+) -> None:
+    emulator = emulator_factory()
+    bridge = bridge_factory(broker, emulator)
+    broker.restart()  # the bridge's session (and subscription) persists in the broker
+    probe = probe_factory(broker)
+    probe.subscribe(f"{BASE}/modem/response/#")
+    probe.publish(f"{BASE}/modem/request/modem/status", {"transaction": "while-away"})
+    assert not bridge.link.connected.is_set(), "the bridge was back before the request"
+    reply = probe.wait_for(f"{BASE}/modem/response/modem/status",
+                           lambda p: p["transaction"] == "while-away", timeout=40)
+    assert reply["status"] == "ok"
+    assert bridge.link.connected.is_set()
+    probe.subscribe(f"{BASE}/bridge/state")
+    assert probe.wait_for(f"{BASE}/bridge/state") == {"state": "online"}
