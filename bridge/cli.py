@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 # subcommand -> (module, help); each module has `add_arguments(parser)` and `main(args) -> int`.
+# Imported only when chosen, so `at` or `check-config` start without the daemon's imports.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("bridge.daemon", "run the daemon"),
     "demo": ("bridge.demo", "emulated modem, local servers, broker and bridge on this machine"),
@@ -17,33 +18,18 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _load(module: str) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[..., int]] | None:
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            return None  # not built yet: said so honestly when invoked
-        raise
-    return mod.add_arguments, mod.main
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sim5360-bridge", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    loaded = {}
+    parser = argparse.ArgumentParser(
+        prog="sim5360-bridge", description="A SIM5360 module's internet services on MQTT."
+    )
+    sub = parser.add_subparsers(dest="subcommand", required=True)
+    wanted = next((a for a in (sys.argv[1:] if argv is None else argv) if a in SUBCOMMANDS), None)
     for name, (module, help_text) in SUBCOMMANDS.items():
-        entry = _load(module)
-        p = sub.add_parser(name, help=help_text if entry else f"{help_text} (not built yet)")
-        if entry:
-            entry[0](p)
-            loaded[name] = entry[1]
+        p = sub.add_parser(name, help=help_text)
+        if name == wanted:
+            importlib.import_module(module).add_arguments(p)
     args = parser.parse_args(argv)
-    run = loaded.get(args.command)
-    if run is None:
-        print(f"sim5360-bridge {args.command}: not built yet (see README, 'Missing')",
-              file=sys.stderr)
-        return 3
-    return int(run(args))
+    return int(importlib.import_module(SUBCOMMANDS[args.subcommand][0]).main(args))
 
 
 if __name__ == "__main__":

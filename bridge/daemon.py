@@ -57,16 +57,25 @@ class Bridge:
         )
         self.faces = {
             ms.id: ModemFace(
-                self.link, self.topics, self.modems[ms.id], self.workers[ms.id],
-                self.actions["modem/status"], ms.status_interval, secrets,
+                self.link,
+                self.topics,
+                self.modems[ms.id],
+                self.workers[ms.id],
+                self.actions["modem/status"],
+                ms.status_interval,
+                secrets,
             )
             for ms in settings.modems
         }
         # a request may carry a file inline: base64 of inline_limit bytes, plus its fields
         limit = settings.files.inline_limit * 4 // 3 + 64 * 1024
         self.router = Router(
-            self.link, self.topics, self.actions, self.workers,
-            request_limit=limit, secrets=secrets,
+            self.link,
+            self.topics,
+            self.actions,
+            self.workers,
+            request_limit=limit,
+            secrets=secrets,
         )
 
     def _subscriptions(self) -> list[tuple[str, int]]:
@@ -130,8 +139,9 @@ class Bridge:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=None, help="TOML config file")
-    parser.add_argument("--log-level", default="info",
-                        choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
 
 
 def main(args: argparse.Namespace) -> int:

@@ -34,14 +34,31 @@ MAX_BLOCK = 1024 * 1024
 # `+CFTPGET: DATA,1020`, `+CHTTPACT: DATA, 249`, `+CFTPGET: DATA, 1020,`, `DATA,015`
 _DATA_HEADER = re.compile(rb"(\+[A-Z0-9]+):[ \t]*DATA[ \t]*,[ \t]*(\d{1,9})[ \t]*,?[ \t]*\r*")
 
-_FINAL_WORDS = {
-    kind.value.encode(): kind for kind in ResultKind if not kind.value.startswith("+")
-}
+_FINAL_WORDS = {kind.value.encode(): kind for kind in ResultKind if not kind.value.startswith("+")}
 
 KNOWN_URCS: tuple[str, ...] = (
-    "START", "RDY", "+STIN:", "+CPIN:", "OPL DONE", "PNN DONE", "SMS DONE", "PB DONE",
-    "RING", "+CREG:", "+CGREG:", "+CMTI:", "+CMT:", "+CDS:", "+CLIP:", "+CGEV:",
-    "+SMTP:", "+CHTTPS:", "+CHTTPSNOTIFY:", "+CFTPSNOTIFY:", "+CPSI:", "+SIMCARD:",
+    "START",
+    "RDY",
+    "+STIN:",
+    "+CPIN:",
+    "OPL DONE",
+    "PNN DONE",
+    "SMS DONE",
+    "PB DONE",
+    "RING",
+    "+CREG:",
+    "+CGREG:",
+    "+CMTI:",
+    "+CMT:",
+    "+CDS:",
+    "+CLIP:",
+    "+CGEV:",
+    "+SMTP:",
+    "+CHTTPS:",
+    "+CHTTPSNOTIFY:",
+    "+CFTPSNOTIFY:",
+    "+CPSI:",
+    "+SIMCARD:",
 )
 """Lines that are unsolicited even while a command with free-form answers (ATI,
 AT+CGSN) is pending."""
@@ -212,9 +229,7 @@ class Receiver:
             return [ProtocolError(f"line longer than {self._max_line} bytes", dropped)]
         return []
 
-    def _data_header(
-        self, name: bytes, length: int, size: int, events: list[Event]
-    ) -> str | None:
+    def _data_header(self, name: bytes, length: int, size: int, events: list[Event]) -> str | None:
         """The slow path of a DATA header: a new name, an empty or impossible block.
         Returns the block's name when a block now follows."""
         if length > self._max_block:

@@ -125,7 +125,9 @@ class Engine:
             self._transport = transport
             self._stale = False
         self._reader = threading.Thread(
-            target=self._read_loop, args=(transport,), name=f"modem-{self.name}-reader",
+            target=self._read_loop,
+            args=(transport,),
+            name=f"modem-{self.name}-reader",
             daemon=True,
         )
         self._reader.start()

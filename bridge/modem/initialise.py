@@ -35,9 +35,7 @@ def checked(run: Run, exchange: Exchange) -> Reply:
     reply = run(exchange)
     if not reply.final.ok:
         said = reply.final.detail or reply.final.kind.value
-        raise ModemError(
-            MODEM_ERROR, f"{exchange.label()} failed: {said}", {"module_error": said}
-        )
+        raise ModemError(MODEM_ERROR, f"{exchange.label()} failed: {said}", {"module_error": said})
     return reply
 
 
@@ -72,12 +70,17 @@ def initialise(
     if catr is not None:
         checked(run, Exchange(at.write("+CATR", at.integer(catr, field="catr", low=0, high=6))))
     if apn:
-        checked(run, Exchange(at.write(
-            "+CGSOCKCONT",
-            at.integer(1, field="cid", low=1, high=16),
-            at.string("IP", field="pdp_type"),
-            at.string(apn, field="apn", max_len=100),
-        )))
+        checked(
+            run,
+            Exchange(
+                at.write(
+                    "+CGSOCKCONT",
+                    at.integer(1, field="cid", low=1, high=16),
+                    at.string("IP", field="pdp_type"),
+                    at.string(apn, field="apn", max_len=100),
+                )
+            ),
+        )
         checked(run, Exchange(at.write("+CSOCKSETPN", at.integer(1, field="cid", low=1, high=16))))
     if clock_is_unset(run(Exchange(at.read("+CCLK"), info=("+CCLK",)))):
         text = module_clock_text(now())

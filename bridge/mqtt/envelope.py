@@ -24,12 +24,19 @@ class Parsed:
     transaction: Transaction
 
 
-def parse_body(payload: bytes, limit: int) -> tuple[Parsed | None, Transaction, ServiceError | None]:
+def parse_body(
+    payload: bytes, limit: int
+) -> tuple[Parsed | None, Transaction, ServiceError | None]:
     """The JSON object of a request and its transaction, or the error to answer."""
     if len(payload) > limit:
-        return None, None, ServiceError(
-            TOO_LARGE, f"request of {len(payload)} bytes is over the limit of {limit}",
-            {"limit": limit},
+        return (
+            None,
+            None,
+            ServiceError(
+                TOO_LARGE,
+                f"request of {len(payload)} bytes is over the limit of {limit}",
+                {"limit": limit},
+            ),
         )
     try:
         text = payload.decode("utf-8") if payload else "{}"
@@ -44,9 +51,14 @@ def parse_body(payload: bytes, limit: int) -> tuple[Parsed | None, Transaction, 
     if transaction is not None and (
         isinstance(transaction, bool) or not isinstance(transaction, str | int | float)
     ):
-        return None, None, ServiceError(
-            INVALID_REQUEST, "transaction must be a string or a number",
-            {"errors": [{"field": "transaction", "reason": "must be a string or a number"}]},
+        return (
+            None,
+            None,
+            ServiceError(
+                INVALID_REQUEST,
+                "transaction must be a string or a number",
+                {"errors": [{"field": "transaction", "reason": "must be a string or a number"}]},
+            ),
         )
     return Parsed(body, transaction), transaction, None
 

@@ -107,8 +107,12 @@ class ModemFace:
             if self._stop.is_set():
                 return
             if self.modem.state.state is ModemState.ONLINE:
-                job = Job(self._status_action, StatusRequest(), self._status_done,
-                          label=f"{self.modem.id} status refresh")
+                job = Job(
+                    self._status_action,
+                    StatusRequest(),
+                    self._status_done,
+                    label=f"{self.modem.id} status refresh",
+                )
                 if not self.worker.submit(job):
                     log.info("modem %s: queue full, status refresh skipped", self.modem.id)
 

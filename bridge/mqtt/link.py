@@ -144,7 +144,10 @@ class MqttLink:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
         self.connected.clear()
-        log.warning("disconnected from the broker: %s", reason)
+        if reason.is_failure:
+            log.warning("disconnected from the broker: %s", reason)
+        else:
+            log.info("disconnected from the broker")
 
     def _message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         props = message.properties

@@ -15,8 +15,10 @@ class ProgressReporter:
     messages with percent and rate; `finish()` sends the final one."""
 
     def __init__(
-        self, send: Callable[[dict[str, Any]], None], transaction: Any, clock: Callable[[], float]
-        = time.monotonic,
+        self,
+        send: Callable[[dict[str, Any]], None],
+        transaction: Any,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._send = send
         self._transaction = transaction
@@ -34,7 +36,8 @@ class ProgressReporter:
                 self._stage = stage
                 self._started = now  # the rate is of this stage's bytes
             self._last = self._message(stage, done, total, now)
-            due = now - self._last_sent >= MIN_INTERVAL or done is not None and done == total
+            last_piece = done is not None and done == total
+            due = now - self._last_sent >= MIN_INTERVAL or last_piece
             if not due:
                 return
             self._last_sent = now
@@ -50,7 +53,9 @@ class ProgressReporter:
             final = dict(last, stage="done")
         self._send(final)
 
-    def _message(self, stage: str, done: int | None, total: int | None, now: float) -> dict[str, Any]:
+    def _message(
+        self, stage: str, done: int | None, total: int | None, now: float
+    ) -> dict[str, Any]:
         elapsed = now - self._started
         percent = None
         if done is not None and total:

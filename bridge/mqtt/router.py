@@ -128,9 +128,7 @@ class Router:
             self.answer(target, ServiceError(MODEM_OFFLINE, "no modem can take the job"), None)
             return
         modem_id = worker.modem.id
-        reporter = ProgressReporter(
-            lambda msg: self._send(target.progress_topic, msg), transaction
-        )
+        reporter = ProgressReporter(lambda msg: self._send(target.progress_topic, msg), transaction)
 
         def done(outcome: Outcome) -> None:
             reporter.finish()
@@ -138,8 +136,9 @@ class Router:
 
         job = Job(action, request, done, progress=reporter, label=f"{modem_id} {key}")
         if not worker.submit(job):
-            self.answer(target, ServiceError(QUEUE_FULL, f"modem {modem_id}'s queue is full"),
-                        modem_id)
+            self.answer(
+                target, ServiceError(QUEUE_FULL, f"modem {modem_id}'s queue is full"), modem_id
+            )
 
     def _pick_worker(self, owner: str) -> ModemWorker | None:
         if owner != JOBS:

@@ -67,9 +67,7 @@ class ServiceContext:
 
 def module_error(exchange: Exchange, final: FinalResult) -> ServiceError:
     said = final.detail or final.kind.value
-    return ServiceError(
-        MODEM_ERROR, f"{exchange.label()} failed: {said}", {"module_error": said}
-    )
+    return ServiceError(MODEM_ERROR, f"{exchange.label()} failed: {said}", {"module_error": said})
 
 
 RequestT = TypeVar("RequestT", bound=Request)

@@ -182,8 +182,17 @@ class Pop3TestServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self._process = self._process, None
-        if process is not None:
-            helpers = _descendants(process.pid)
+        try:
+            if process is not None:
+                self._end(process, timeout)
+        finally:
+            root, self._root = self._root, None
+            if root is not None:
+                shutil.rmtree(root, ignore_errors=True)
+
+    def _end(self, process: subprocess.Popen[bytes], timeout: float) -> None:
+        helpers = _descendants(process.pid)
+        try:
             if process.poll() is None:
                 subprocess.run(
                     ["dovecot", "-c", str(self.config_file), "stop"],
@@ -198,11 +207,9 @@ class Pop3TestServer:
                     process.kill()
                     process.wait(timeout=timeout)
             _end_helpers(helpers, timeout)
+        finally:
             if process.stderr is not None:
                 process.stderr.close()
-        root, self._root = self._root, None
-        if root is not None:
-            shutil.rmtree(root, ignore_errors=True)
 
     def __enter__(self) -> Pop3TestServer:
         self.start()

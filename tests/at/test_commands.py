@@ -10,20 +10,31 @@ from bridge.at.datamode import text_body
 
 
 def test_write_read_test_execute_lines() -> None:
-    line = c.write("+SMTPSRV", c.string("smtp.example.com", field="server"),
-                   c.integer(25, field="port", low=1, high=65535))
+    line = c.write(
+        "+SMTPSRV",
+        c.string("smtp.example.com", field="server"),
+        c.integer(25, field="port", low=1, high=65535),
+    )
     assert line == b'AT+SMTPSRV="smtp.example.com",25\r'
     assert c.read("+SMTPSRV") == b"AT+SMTPSRV?\r"
     assert c.supported("+SMTPSRV") == b"AT+SMTPSRV=?\r"
     assert c.execute("+SMTPSTOP") == b"AT+SMTPSTOP\r"
     assert c.execute("") == b"AT\r"
     assert c.execute("E0") == b"ATE0\r"
-    assert c.write("+X", c.integer(1, field="a", low=0, high=9), None,
-                   c.integer(3, field="c", low=0, high=9)) == b"AT+X=1,,3\r"
+    assert (
+        c.write(
+            "+X",
+            c.integer(1, field="a", low=0, high=9),
+            None,
+            c.integer(3, field="c", low=0, high=9),
+        )
+        == b"AT+X=1,,3\r"
+    )
 
 
-@pytest.mark.parametrize("bad", ['a"b', "a\rb", "a\nb", "a\x1ab", "a\x1bb", "a\x00b", "a\tb",
-                                 "a\x7fb"])
+@pytest.mark.parametrize(
+    "bad", ['a"b', "a\rb", "a\nb", "a\x1ab", "a\x1bb", "a\x00b", "a\tb", "a\x7fb"]
+)
 def test_injection_characters_are_refused(bad: str) -> None:
     with pytest.raises(ParameterError) as exc:
         c.string(bad, field="subject")

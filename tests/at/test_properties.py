@@ -38,9 +38,12 @@ def test_random_bytes_never_raise(data: bytes, cuts: list[int]) -> None:
 def test_framed_payloads_come_back_byte_exact(
     payloads: list[bytes], cuts: list[int], name: bytes
 ) -> None:
-    stream = b"".join(
-        b"\r\n" + name + b": DATA,%d\r\n" % len(p) + p for p in payloads
-    ) + b"\r\n" + name + b": 0\r\n"
+    stream = (
+        b"".join(b"\r\n" + name + b": DATA,%d\r\n" % len(p) + p for p in payloads)
+        + b"\r\n"
+        + name
+        + b": 0\r\n"
+    )
     events = feed_chunks(chunked(stream, cuts))
     assert events == [DataBlock(name.decode(), p) for p in payloads] + [Urc(name.decode() + ": 0")]
 

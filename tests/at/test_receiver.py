@@ -29,9 +29,7 @@ def test_echo_info_and_ok() -> None:
 
 
 def test_echo_is_case_insensitive_and_only_the_first_line() -> None:
-    events = decode_everywhere(
-        b"at+csq\r\r\nAT+CSQ\r\nOK\r\n", Expectation("AT+CSQ", ("+CSQ",))
-    )
+    events = decode_everywhere(b"at+csq\r\r\nAT+CSQ\r\nOK\r\n", Expectation("AT+CSQ", ("+CSQ",)))
     assert events == [Echo("at+csq"), Urc("AT+CSQ"), OK]
 
 
@@ -41,8 +39,10 @@ def test_echo_is_case_insensitive_and_only_the_first_line() -> None:
         (b"OK", OK),
         (b"ERROR", ERROR),
         (b"+CME ERROR: 201", FinalResult(ResultKind.CME_ERROR, "201")),
-        (b"+CME ERROR: operation not allowed",
-         FinalResult(ResultKind.CME_ERROR, "operation not allowed")),
+        (
+            b"+CME ERROR: operation not allowed",
+            FinalResult(ResultKind.CME_ERROR, "operation not allowed"),
+        ),
         (b"+CMS ERROR: 500", FinalResult(ResultKind.CMS_ERROR, "500")),
         (b"NO CARRIER", FinalResult(ResultKind.NO_CARRIER)),
         (b"BUSY", FinalResult(ResultKind.BUSY)),
@@ -63,8 +63,14 @@ def test_final_result_ends_the_expectation() -> None:
 
 @pytest.mark.parametrize(
     "header",
-    [b"+CFTPGET: DATA,5", b"+CFTPGET: DATA, 5", b"+CFTPGET:DATA,5", b"+CFTPGET: DATA, 5,",
-     b"+CFTPGET: DATA,005", b"+CFTPGET: DATA , 5 ,"],
+    [
+        b"+CFTPGET: DATA,5",
+        b"+CFTPGET: DATA, 5",
+        b"+CFTPGET:DATA,5",
+        b"+CFTPGET: DATA, 5,",
+        b"+CFTPGET: DATA,005",
+        b"+CFTPGET: DATA , 5 ,",
+    ],
 )
 def test_data_header_tolerances(header: bytes) -> None:
     data = b"\r\n" + header + b"\r\nA\r\nB\x1a\r\n+CFTPGET: 0\r\n"
@@ -135,10 +141,7 @@ def test_chttpact_ok_before_or_after_request() -> None:
 
 
 def test_urcs_between_everything_are_urcs() -> None:
-    data = (
-        b"\r\nRING\r\nAT+CSQ\r\r\n+CREG: 1\r\n+CSQ: 20,99\r\n"
-        b'+CMTI: "SM",1\r\n\r\nOK\r\n'
-    )
+    data = b'\r\nRING\r\nAT+CSQ\r\r\n+CREG: 1\r\n+CSQ: 20,99\r\n+CMTI: "SM",1\r\n\r\nOK\r\n'
     # A URC before the echo: the echo is only recognised as the first line.
     events = decode_everywhere(data, Expectation("AT+CSQ", ("+CSQ",)))
     assert events == [

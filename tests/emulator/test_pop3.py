@@ -209,6 +209,22 @@ def test_get_saves_body_and_attachment_and_read_prints_them(
     module.error("AT+POP3GET=1,4")
 
 
+def test_mail_file_steps_aside_for_an_attachment_of_its_name(
+    module: Module, pop3_server: Pop3TestServer, pop3_user: str
+) -> None:
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["Subject"] = "clash"
+    msg.set_content("body")
+    msg.add_attachment(b"attached", maintype="text", subtype="plain", filename="EMAIL000.TXT")
+    pop3_server.add_message(pop3_user, msg.as_bytes())
+    module.log_in(pop3_server, pop3_user)
+    stamp, mail_file = module.get("AT+POP3GET=1")
+    assert mail_file == "EMAIL001.TXT"  # seed 4.6
+    folder = module.root / "C" / "Email" / stamp
+    assert (folder / "EMAIL000.TXT").read_bytes() == b"attached"
+    assert (folder / "EMAIL001.TXT").read_bytes().endswith(b"\r\n\r\nbody\r\n")
+
+
 def test_get_of_a_missing_message_reports_server_error(
     module: Module, pop3_server: Pop3TestServer, pop3_user: str
 ) -> None:
@@ -285,3 +301,18 @@ def test_unreachable_server_gives_network_error(module: Module) -> None:
     assert module.error("AT+POP3IN") == ["+POP3: NETWORK ERROR"]
     module.ok('AT+POP3SRV="unknown.example.com","u","p"')
     assert module.error("AT+POP3IN") == ["+POP3: NETWORK ERROR"]
+
+
+def test_reboot_closes_the_session_and_forgets_the_account(
+    module: Module, pop3_server: Pop3TestServer, pop3_user: str
+) -> None:
+    pop3_server.add_message(pop3_user, simple_mail("survives"))
+    module.log_in(pop3_server, pop3_user)
+    assert module.ok("AT+POP3DEL=1") == ["+POP3: SUCCESS"]
+    module.emulator.reboot()
+    module.at.wait_for("PB DONE", 10)
+    module.at.command("ATE0")
+    assert module.ok("AT+POP3IN?") == ["+POP3IN: NULL"]
+    assert module.ok("AT+POP3SRV?") == ['+POP3SRV: "", "", "", 110']
+    module.log_in(pop3_server, pop3_user)  # the dropped session deleted nothing
+    assert module.ok("AT+POP3NUM")[0].startswith("+POP3: 1, ")

@@ -27,10 +27,14 @@ def download(modem_run, path: str) -> tuple[bytes, list[str]]:  # type: ignore[n
     def sink(block: DataBlock) -> None:
         blocks.append(block.payload)
 
-    reply = modem_run(Exchange(
-        at.write("+CFTRANTX", at.path(path, field="path")),
-        info=("+CFTRANTX",), timeout=10, on_data=sink,
-    ))
+    reply = modem_run(
+        Exchange(
+            at.write("+CFTRANTX", at.path(path, field="path")),
+            info=("+CFTRANTX",),
+            timeout=10,
+            on_data=sink,
+        )
+    )
     assert reply.final.ok, reply
     return b"".join(blocks), reply.lines
 
@@ -50,11 +54,18 @@ def test_upload_with_prompt_then_download_with_blocks(  # type: ignore[no-untype
     emulator: Emulator = emulator_factory()
     modem = modem_factory(emulator)
     data = bytes(range(256)) * 300 + b"\x1a\x03\r\nOK\r\n"
-    reply = modem.run(Exchange(
-        at.write("+CFTRANRX", at.path("C:/up.bin", field="path"),
-                 at.integer(len(data), field="len", low=0, high=10**9)),
-        send_on=">", payload=[data[i : i + 1000] for i in range(0, len(data), 1000)], timeout=10,
-    ))
+    reply = modem.run(
+        Exchange(
+            at.write(
+                "+CFTRANRX",
+                at.path("C:/up.bin", field="path"),
+                at.integer(len(data), field="len", low=0, high=10**9),
+            ),
+            send_on=">",
+            payload=[data[i : i + 1000] for i in range(0, len(data), 1000)],
+            timeout=10,
+        )
+    )
     assert reply.final.ok, reply
     assert (emulator.root / "C" / "up.bin").read_bytes() == data
     got, lines = download(modem.run, "C:/up.bin")
@@ -77,11 +88,18 @@ def test_urcs_at_every_point_reach_listeners_and_change_nothing(  # type: ignore
     emulator.faults.noise_in_payload("RING", offset=len(payload))  # between blocks
     try:
         got, _ = download(modem.run, "C:/big.bin")
-        up = modem.run(Exchange(
-            at.write("+CFTRANRX", at.path("C:/copy.bin", field="path"),
-                     at.integer(len(payload), field="len", low=0, high=10**9)),
-            send_on=">", payload=[payload], timeout=10,
-        ))
+        up = modem.run(
+            Exchange(
+                at.write(
+                    "+CFTRANRX",
+                    at.path("C:/copy.bin", field="path"),
+                    at.integer(len(payload), field="len", low=0, high=10**9),
+                ),
+                send_on=">",
+                payload=[payload],
+                timeout=10,
+            )
+        )
         csq = modem.run(Exchange(at.execute("+CSQ"), info=("+CSQ",)))
     finally:
         emulator.faults.clear_noise()
@@ -103,17 +121,23 @@ def test_follow_keeps_the_exchange_open_after_ok(  # type: ignore[no-untyped-def
     (emulator.root / "C" / "f.txt").write_bytes(b"hello")
     blocks: list[bytes] = []
     # CFTRANTX ends with +CFTRANTX: 0 then OK; judged by follow it completes on OK anyway:
-    reply = modem.run(Exchange(
-        at.write("+CFTRANTX", at.path("C:/f.txt", field="path")), info=("+CFTRANTX",),
-        on_data=lambda b: blocks.append(b.payload),
-    ))
+    reply = modem.run(
+        Exchange(
+            at.write("+CFTRANTX", at.path("C:/f.txt", field="path")),
+            info=("+CFTRANTX",),
+            on_data=lambda b: blocks.append(b.payload),
+        )
+    )
     assert reply.final.ok and b"".join(blocks) == b"hello"
     # A URC-completed exchange: wait after OK for a line the emulator injects.
     emulator.faults.noise_every(1, "+CTEST: DONE", times=1)
-    reply = modem.run(Exchange(
-        at.execute(""), follow=lambda line: Verdict.DONE if line == "+CTEST: DONE"
-        else Verdict.IGNORE, timeout=5,
-    ))
+    reply = modem.run(
+        Exchange(
+            at.execute(""),
+            follow=lambda line: Verdict.DONE if line == "+CTEST: DONE" else Verdict.IGNORE,
+            timeout=5,
+        )
+    )
     assert reply.completion == "+CTEST: DONE"
 
 

@@ -26,7 +26,9 @@ def watch_states(modem: Modem) -> queue.SimpleQueue[StateChange]:
     return changes
 
 
-def wait_state(changes: queue.SimpleQueue[StateChange], state: ModemState, timeout: float) -> StateChange:
+def wait_state(
+    changes: queue.SimpleQueue[StateChange], state: ModemState, timeout: float
+) -> StateChange:
     deadline = time.monotonic() + timeout
     while True:
         left = deadline - time.monotonic()
@@ -37,18 +39,24 @@ def wait_state(changes: queue.SimpleQueue[StateChange], state: ModemState, timeo
             return change
 
 
-def start_transfer(modem: Modem, emulator: Emulator, size: int) -> tuple[threading.Thread, list[BaseException]]:
-    """A CFTRANTX download of `size` bytes on a slow line, in a thread; its error lands in the list."""
+def start_transfer(
+    modem: Modem, emulator: Emulator, size: int
+) -> tuple[threading.Thread, list[BaseException]]:
+    """A CFTRANTX download of `size` bytes on a slow line, in a thread; its error is listed."""
     (emulator.root / "C" / "t.bin").write_bytes(os.urandom(size))
     errors: list[BaseException] = []
     started = threading.Event()
 
     def run() -> None:
         try:
-            modem.run(Exchange(
-                at.write("+CFTRANTX", at.path("C:/t.bin", field="path")), info=("+CFTRANTX",),
-                timeout=10, on_data=lambda _b: started.set(),
-            ))
+            modem.run(
+                Exchange(
+                    at.write("+CFTRANTX", at.path("C:/t.bin", field="path")),
+                    info=("+CFTRANTX",),
+                    timeout=10,
+                    on_data=lambda _b: started.set(),
+                )
+            )
         except BaseException as exc:
             errors.append(exc)
 

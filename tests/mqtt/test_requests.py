@@ -19,8 +19,12 @@ Factory = Callable[..., Bridge]
 
 
 @pytest.fixture
-def running(emulator_factory, broker: Mosquitto, bridge_factory: Factory,  # type: ignore[no-untyped-def]
-            probe_factory) -> tuple[Emulator, Bridge, MqttProbe]:
+def running(
+    emulator_factory,
+    broker: Mosquitto,
+    bridge_factory: Factory,  # type: ignore[no-untyped-def]
+    probe_factory,
+) -> tuple[Emulator, Bridge, MqttProbe]:
     emulator = emulator_factory()
     probe = probe_factory(broker)
     probe.subscribe(f"{BASE}/#")
@@ -31,8 +35,7 @@ def running(emulator_factory, broker: Mosquitto, bridge_factory: Factory,  # typ
 def test_status_request_gets_its_transaction_back(running) -> None:  # type: ignore[no-untyped-def]
     _, bridge, probe = running
     probe.publish(f"{BASE}/modem/request/modem/status", {"transaction": 7})
-    reply = probe.wait_for(f"{BASE}/modem/response/modem/status",
-                           lambda p: p["transaction"] == 7)
+    reply = probe.wait_for(f"{BASE}/modem/response/modem/status", lambda p: p["transaction"] == 7)
     assert reply["status"] == "ok"
     data = reply["data"]
     assert data["imei"] == bridge.modems["modem"].identity.imei  # type: ignore[union-attr]
@@ -46,8 +49,12 @@ def test_mqtt5_response_topic_and_correlation_data(running) -> None:  # type: ig
     probe.subscribe("replies/me")
     got: list[mqtt.MQTTMessage] = []
     probe.client.message_callback_add("replies/me", lambda c, u, m: got.append(m))
-    probe.publish(f"{BASE}/modem/request/modem/status", {"transaction": "x"},
-                  response_topic="replies/me", correlation=b"\x00corr\xff")
+    probe.publish(
+        f"{BASE}/modem/request/modem/status",
+        {"transaction": "x"},
+        response_topic="replies/me",
+        correlation=b"\x00corr\xff",
+    )
     deadline = time.monotonic() + 10
     while not got and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -94,16 +101,16 @@ def test_raw_at_when_allowed_refuses_injection_and_redacts(  # type: ignore[no-u
 ) -> None:
     emulator = emulator_factory()
     probe = probe_factory(broker)
-    bridge_factory(broker, emulator, modem="allow_raw_at = true",
-                   smtp='password = "hunter2-secret"')
+    bridge_factory(
+        broker, emulator, modem="allow_raw_at = true", smtp='password = "hunter2-secret"'
+    )
     reply = probe.request(BASE, "modem/at", {"command": "AT+CSQ"})
     assert reply["status"] == "ok" and reply["data"]["result"] == "OK"
     assert reply["data"]["lines"][0].startswith("+CSQ: ")
     for bad in ("AT+CSQ\rAT+CRESET", "AT+CSQ;+CRESET", "AT+X=\x1a"):
         r = probe.request(BASE, "modem/at", {"command": bad})
         assert r["error"]["code"] == "invalid_request", r
-    ok = probe.request(BASE, "modem/at",
-                       {"command": 'AT+SMTPAUTH=1,"user","hunter2-secret"'})
+    ok = probe.request(BASE, "modem/at", {"command": 'AT+SMTPAUTH=1,"user","hunter2-secret"'})
     assert ok["data"]["result"] == "OK", ok
     back = probe.request(BASE, "modem/at", {"command": "AT+SMTPAUTH?"})
     assert "hunter2-secret" not in json.dumps(back)
@@ -133,8 +140,9 @@ def test_queue_full(emulator_factory, broker, bridge_factory, probe_factory) -> 
     probe.wait_for(f"{BASE}/modem/status", timeout=15)  # the start-up refresh is done
     emulator.faults.hang(5)
     for n in range(3):
-        probe.publish(f"{BASE}/modem/request/modem/at",
-                      {"command": "AT", "timeout": 1, "transaction": n})
+        probe.publish(
+            f"{BASE}/modem/request/modem/at", {"command": "AT", "timeout": 1, "transaction": n}
+        )
     full = probe.wait_for(f"{BASE}/modem/response/modem/at", lambda p: p["transaction"] == 2)
     assert full["error"]["code"] == "queue_full"
     first = probe.wait_for(f"{BASE}/modem/response/modem/at", lambda p: p["transaction"] == 0)
@@ -151,8 +159,11 @@ def test_broker_restart_and_a_request_sent_while_away(  # type: ignore[no-untype
     probe.subscribe(f"{BASE}/modem/response/#")
     probe.publish(f"{BASE}/modem/request/modem/status", {"transaction": "while-away"})
     assert not bridge.link.connected.is_set(), "the bridge was back before the request"
-    reply = probe.wait_for(f"{BASE}/modem/response/modem/status",
-                           lambda p: p["transaction"] == "while-away", timeout=40)
+    reply = probe.wait_for(
+        f"{BASE}/modem/response/modem/status",
+        lambda p: p["transaction"] == "while-away",
+        timeout=40,
+    )
     assert reply["status"] == "ok"
     assert bridge.link.connected.is_set()
     probe.subscribe(f"{BASE}/bridge/state")

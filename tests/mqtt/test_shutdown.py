@@ -23,30 +23,38 @@ def test_sigterm_cancels_answers_and_exits_zero(  # type: ignore[no-untyped-def]
     emulator: Emulator = emulator_factory()
     probe: MqttProbe = probe_factory(broker)
     probe.subscribe(f"{BASE}/#")
-    config = bridge_config(tmp_path, broker, emulator, modem="allow_raw_at = true",
-                           mqtt='password = "pw-never-shown"\nusername = "u"')
+    config = bridge_config(
+        tmp_path,
+        broker,
+        emulator,
+        modem="allow_raw_at = true",
+        mqtt='password = "pw-never-shown"\nusername = "u"',
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIM5360_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "bridge.cli", "run", "--config", str(config)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
     )
     try:
         probe.wait_for(f"{BASE}/modem/state", lambda p: p["state"] == "online", timeout=20)
         probe.wait_for(f"{BASE}/modem/status", timeout=20)
         emulator.faults.hang(None)  # the running request will not finish by itself
         for n in range(3):
-            probe.publish(f"{BASE}/modem/request/modem/at",
-                          {"command": "AT", "timeout": 60, "transaction": n})
+            probe.publish(
+                f"{BASE}/modem/request/modem/at", {"command": "AT", "timeout": 60, "transaction": n}
+            )
         time.sleep(0.5)  # let the bridge take the first one (no event to wait on from outside)
         proc.send_signal(signal.SIGTERM)
         answers = [
-            probe.wait_for(f"{BASE}/modem/response/modem/at",
-                           lambda p, n=n: p["transaction"] == n, timeout=30)
+            probe.wait_for(
+                f"{BASE}/modem/response/modem/at", lambda p, n=n: p["transaction"] == n, timeout=30
+            )
             for n in range(3)
         ]
         assert [a["error"]["code"] for a in answers] == ["cancelled"] * 3
-        assert probe.wait_for(f"{BASE}/bridge/state",
-                              lambda p: p["state"] == "offline", timeout=20)
+        assert probe.wait_for(f"{BASE}/bridge/state", lambda p: p["state"] == "offline", timeout=20)
         out, _ = proc.communicate(timeout=30)
         assert proc.returncode == 0, out.decode(errors="replace")
         assert b"pw-never-shown" not in out

@@ -36,17 +36,20 @@ class SavedMail:
         return f"{self.folder}, {self.reported}"
 
 
+class UnreadableMail(ValueError):
+    """The message does not parse into a body and attachments."""
+
+
 def save_mail(fs: ModuleFS, drive: str, when: datetime, raw: bytes, get_type: int) -> SavedMail:
-    """Store `raw` as <get_type> says; OSError/ValueError when the file system refuses."""
+    """Store `raw` as <get_type> says. UnreadableMail when it does not parse; OSError or
+    ValueError when the file system refuses."""
+    parsed = _parse(raw) if get_type in (PARSED, BOTH) else None
     stamp, folder = _new_folder(fs, drive, when)
-    written: list[str] = []
     mail_file = ""
-    if get_type in (PARSED, BOTH):
-        message = BytesParser(policy=policy.default).parsebytes(raw)
-        attachments = _attachments(message)
+    if parsed is not None:
+        text, attachments = parsed
         mail_file = _mail_file_name({name.lower() for name, _ in attachments})
-        _write(fs, folder + mail_file, _header_block(raw) + _body_text(message))
-        written.append(mail_file)
+        _write(fs, folder + mail_file, text)
         for name, data in attachments:
             _write(fs, folder + name, data)
     eml = f"{stamp}.eml"
@@ -55,6 +58,15 @@ def save_mail(fs: ModuleFS, drive: str, when: datetime, raw: bytes, get_type: in
     # seed 4.6: with <get_type> 3 the .eml is saved but not reported
     reported = mail_file if mail_file else eml
     return SavedMail(folder, reported, f"{stamp}/{reported}")
+
+
+def _parse(raw: bytes) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """The EMAILnnn.TXT content and the attachments (name, bytes) of a message."""
+    try:
+        message = BytesParser(policy=policy.default).parsebytes(raw)
+        return _header_block(raw) + _body_text(message), _attachments(message)
+    except Exception as exc:  # the email package fails on broken mail in many ways
+        raise UnreadableMail(str(exc)) from exc
 
 
 def mail_path(drive: str, readable: str) -> str:

@@ -14,7 +14,13 @@ from email.parser import BytesParser
 from bridge.emulator.api import ArgError, Command, Handler, Host, ModuleContext
 from bridge.emulator.services import pop3client
 from bridge.emulator.services.mailparams import number, quoted, text
-from bridge.emulator.services.mailstore import GET_TYPES, PARSED, mail_path, save_mail
+from bridge.emulator.services.mailstore import (
+    GET_TYPES,
+    PARSED,
+    UnreadableMail,
+    mail_path,
+    save_mail,
+)
 from bridge.emulator.services.pop3client import Pop3Failure, Pop3Session
 
 DEFAULT_PORT = 110
@@ -285,10 +291,11 @@ class Pop3Service:
         if len(args) not in (1, 2):
             raise ArgError("<msg_id>[,<get_type>] expected")
         msg_id = number(args[0], 1, 2**31 - 1, what="msg_id")
-        get_type = PARSED if len(args) < 2 or args[1] is None else args[1]
-        if get_type not in GET_TYPES:
-            raise ArgError("get_type: 1, 2 or 3")
-        assert isinstance(get_type, int)
+        get_type = (
+            PARSED
+            if len(args) < 2 or args[1] is None
+            else number(args[1], GET_TYPES[0], GET_TYPES[-1], what="get_type")
+        )
         with self._lock:
             ongoing, session = self._fetch is not None, self._session
             fetch = None if ongoing or session is None else _Fetch(session, msg_id, get_type)
@@ -314,6 +321,8 @@ class Pop3Service:
             raw = fetch.session.retrieve(fetch.msg_id)
             try:
                 saved = save_mail(self._ctx.fs, MAIL_DRIVE, self._ctx.now(), raw, fetch.get_type)
+            except UnreadableMail as exc:
+                raise Pop3Failure(pop3client.FAILURE) from exc
             except (OSError, ValueError) as exc:
                 # seed 4.6: on a file system error the client also closes the session
                 raise Pop3Failure(pop3client.FILE_SYSTEM_ERROR, session_lost=True) from exc

@@ -1,0 +1,202 @@
+"""`sim5360-bridge demo`: the whole product on this machine, nothing leaving it.
+
+An emulated SIM5360 on a pseudo-terminal, real SMTP, POP3, FTP, FTPS, HTTP and
+HTTPS servers on 127.0.0.1, a mosquitto broker and the bridge, wired together,
+with example commands printed to try. Uses the test servers (the `dev` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+from contextlib import ExitStack
+from email.message import EmailMessage
+from pathlib import Path
+from types import FrameType
+
+from bridge.config import load_settings
+from bridge.daemon import Bridge
+from bridge.log import configure_logging
+
+HOSTS = ("smtp.example.com", "pop3.example.com", "ftp.example.com", "www.example.com")
+USER = "demo"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp dir)")
+    parser.add_argument("--mqtt-port", type=int, default=1883,
+                        help="broker port; a free one if this is taken")
+    parser.add_argument("--duration", type=float, default=None,
+                        help="stop after this many seconds (default: until Ctrl-C)")
+    parser.add_argument("--log-level", default="warning",
+                        choices=["debug", "info", "warning", "error"])
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _sample_mail(subject: str, body: str, attachment: bytes | None) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "Weather Station <station@example.com>"
+    msg["To"] = "gateway@example.com"
+    msg["Subject"] = subject
+    msg["Date"] = "Wed, 25 Nov 2026 10:00:00 +0000"
+    msg.set_content(body)
+    if attachment is not None:
+        msg.add_attachment(attachment, maintype="application", subtype="octet-stream",
+                           filename="readings.bin")
+    return msg.as_bytes()
+
+
+def _config(work: Path, mqtt_port: int, link: Path, ports: dict[str, int],
+            passwords: dict[str, str]) -> Path:
+    text = f"""
+[mqtt]
+host = "127.0.0.1"
+port = {mqtt_port}
+client_id = "sim5360-bridge-demo"
+
+[homeassistant]
+discovery = false
+
+[files]
+dir = "{work / "files"}"
+state_dir = "{work / "state"}"
+
+[[modems]]
+id = "modem"
+port = "{link}"
+status_interval = 30
+allow_raw_at = true
+
+[smtp]
+server = "smtp.example.com"
+port = {ports["smtp"]}
+user = "{USER}"
+password = "{passwords["smtp"]}"
+from_address = "gateway@example.com"
+from_name = "Demo gateway"
+to = ["you@example.com"]
+
+[pop3]
+server = "pop3.example.com"
+port = {ports["pop3"]}
+user = "{USER}"
+password = "{passwords["pop3"]}"
+
+[ftp]
+server = "ftp.example.com"
+port = {ports["ftp"]}
+user = "{USER}"
+password = "{passwords["ftp"]}"
+
+[ftps]
+server = "ftp.example.com"
+port = {ports["ftps"]}
+user = "{USER}"
+password = "{passwords["ftps"]}"
+"""
+    path = work / "demo.toml"
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        from bridge.emulator.core import Emulator
+        from bridge.testservers.ftp import FtpTestServer
+        from bridge.testservers.http import HttpTestServer
+        from bridge.testservers.mosquitto import Mosquitto
+        from bridge.testservers.pop3 import Pop3TestServer
+        from bridge.testservers.smtp import SmtpTestServer
+        from bridge.testservers.tls import make_certificates
+    except ImportError as exc:
+        print(f"the demo needs the dev extra (pip install 'sim5360-bridge[dev]'): {exc}",
+              file=sys.stderr)
+        return 2
+    configure_logging(args.log_level)
+    work = args.dir or Path(tempfile.mkdtemp(prefix="sim5360-demo-"))
+    work.mkdir(parents=True, exist_ok=True)
+    passwords = {name: secrets.token_urlsafe(9) for name in ("smtp", "pop3", "ftp", "ftps")}
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    with ExitStack() as stack:
+        certs = make_certificates(work / "certs")
+        mqtt_port = args.mqtt_port if _port_free(args.mqtt_port) else 0
+        broker = stack.enter_context(Mosquitto(port=mqtt_port or None))
+        smtp = stack.enter_context(SmtpTestServer(user=USER, password=passwords["smtp"]))
+        pop3 = stack.enter_context(Pop3TestServer(password=passwords["pop3"]))
+        pop3.add_message(USER, _sample_mail("Hello from the demo", "It works.\n", None))
+        pop3.add_message(USER, _sample_mail("Readings", "Attached.\n", bytes(range(256)) * 8))
+        ftp = stack.enter_context(
+            FtpTestServer(work / "ftp-home", user=USER, password=passwords["ftp"]))
+        (ftp.home / "hello.txt").write_text("hello from the FTP server\n")
+        ftps = stack.enter_context(FtpTestServer(
+            work / "ftps-home", user=USER, password=passwords["ftps"], certificates=certs))
+        http = stack.enter_context(HttpTestServer())
+        https = stack.enter_context(HttpTestServer(tls=certs.server_context()))
+        link = work / "ttySIM"
+        emulator = stack.enter_context(Emulator(
+            link, root=work / "modem-fs", hosts=dict.fromkeys(HOSTS, "127.0.0.1")))
+        ports = {"smtp": smtp.port, "pop3": pop3.port, "ftp": ftp.port, "ftps": ftps.port}
+        settings = load_settings(_config(work, broker.port, emulator.link, ports, passwords),
+                                 env={})
+        (work / "files").mkdir(exist_ok=True)
+        (work / "files" / "hello.txt").write_text("an attachment from the demo\n")
+        bridge = Bridge(settings)
+        bridge.start()
+        stack.callback(bridge.stop)
+        ready = bridge.link.connected.wait(15) and bridge.modems["modem"].wait_online(15)
+        _banner(broker.port, http.port, https.port, work, sorted(bridge.actions), ready)
+        sys.stdout.flush()
+        stop.wait(args.duration)
+    if args.dir is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _banner(mqtt: int, http: int, https: int, work: Path, actions: list[str],
+            ready: bool) -> None:
+    sub = f"mosquitto_sub -h 127.0.0.1 -p {mqtt} -v -t 'sim5360/#'"
+    pub = f"mosquitto_pub -h 127.0.0.1 -p {mqtt} -t sim5360/modem/request"
+    examples = {
+        "modem/status": "'{\"transaction\": 1}'",
+        "modem/at": "'{\"command\": \"AT+CSQ\"}'",
+        "smtp/send": "'{\"subject\": \"Door opened\", \"body\": \"Front door\", "
+                     "\"attachments\": [\"hello.txt\"]}'",
+        "pop3/list": "'{\"headers\": true}'",
+        "pop3/get": "'{\"id\": 2, \"save_to\": \"mail/2.eml\"}'",
+        "ftp/list": "'{\"path\": \"/\"}'",
+        "ftp/get": "'{\"path\": \"/hello.txt\"}'",
+        "http/request": f"'{{\"url\": \"http://www.example.com:{http}/echo\"}}'",
+        "https/request": f"'{{\"url\": \"https://www.example.com:{https}/bytes/100\"}}'",
+    }
+    print("sim5360-bridge demo is " + ("running" if ready else "starting (modem not yet online)"))
+    print(f"  work folder: {work}   (files.dir is {work / 'files'})")
+    print(f"  watch everything:  {sub}")
+    print("  try:")
+    for key, body in examples.items():
+        topic_key = "http/request" if key == "https/request" else key
+        if topic_key in actions:
+            print(f"    {pub}/{topic_key} -m {body}")
+        else:
+            print(f"    ({key}: not built yet)")
+    print("  stop with Ctrl-C")

@@ -1,0 +1,271 @@
+"""The module's POP3 client (seed chapter 4) as a session that never leaks: account and
+login, one step at a time, then AT+POP3OUT after success or AT+POP3STOP after a failure,
+so the next request always logs in cleanly.
+
+Seed dialect: AT+POP3IN/NUM/LIST/HDR/DEL/OUT answer `+POP3: <result>` (or their listing)
+before OK/ERROR; AT+POP3GET answers OK at once and reports `+POP3: <code>` later as a URC,
+followed on success by the `<mail_dir>, <mail_file>` line.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from pydantic import SecretStr
+
+from bridge.at import ParameterError, Urc
+from bridge.at import commands as at
+from bridge.modem import Exchange, ModemError, Reply
+from bridge.services.base import ServiceContext, module_error
+from bridge.services.errors import CANCELLED, INVALID_REQUEST, TOO_LARGE, ServiceError
+
+log = logging.getLogger("bridge.services.pop3")
+
+FIELD_MAX = 128  # seed 4.1: server, user and password are at most 128 characters
+MSG_ID_MAX = 2**31 - 1
+STEP_TIMEOUT = 60.0  # one server round trip; the module itself gives up well before
+CLEANUP_TIMEOUT = 15.0
+RESULT_LINE_WAIT = 10.0  # the folder line follows `+POP3: SUCCESS` at once
+GET_WHOLE_MESSAGE = 2  # seed 4.6 <get_type> 2: the message as the server sent it (.eml)
+PREFIX = "+POP3:"
+
+CODES = {
+    "NETWORK ERROR": "pop3_network_error",
+    "SERVER ERROR": "pop3_server_error",
+    "INVALID UN": "pop3_invalid_user",
+    "INVALID UN/PWD": "pop3_invalid_login",
+    "FILE SYSTEM ERROR": "pop3_file_system_error",
+    "FAILURE": "pop3_failure",
+    "ONGOING": "pop3_failure",  # another POP3 operation is still running in the module
+}
+MESSAGES = {
+    "pop3_network_error": "network error talking to the POP3 server",
+    "pop3_server_error": "the POP3 server closed, refused or did not answer",
+    "pop3_invalid_user": "the POP3 server rejected the user name",
+    "pop3_invalid_login": "the POP3 server rejected the user name and password",
+    "pop3_file_system_error": "the module could not store the mail",
+    "pop3_failure": "the module could not complete the POP3 operation",
+}
+# `C:/Email/090901120000/, EMAIL000.TXT` (seed 4.6), spaces optional
+_STORED = re.compile(r"(?P<dir>[A-Za-z]:/[^,]*?)\s*,\s*(?P<file>[^,/\\]+?)\s*")
+
+
+def pop3_error(word: str) -> ServiceError:
+    """The module's `+POP3: <code>` word as the API's error; unknown words are failures."""
+    word = " ".join(word.upper().split())
+    code = CODES.get(word, "pop3_failure")
+    return ServiceError(code, f"{MESSAGES[code]} ({word})", {"module_code": word})
+
+
+def parameter_error(exc: ParameterError) -> ServiceError:
+    """A parameter the module must never see, as the request's error."""
+    code = TOO_LARGE if exc.reason == "too_long" else INVALID_REQUEST
+    return ServiceError(code, str(exc), {"errors": [{"field": exc.field, "reason": exc.reason}]})
+
+
+@dataclass(frozen=True)
+class Pop3Account:
+    """The connection a request uses: its own fields over the `[pop3]` defaults."""
+
+    server: str
+    port: int
+    user: str
+    password: SecretStr
+
+    def command(self) -> bytes:
+        """AT+POP3SRV, validated: injection characters, empty or over-long fields raise
+        ServiceError before anything reaches the module."""
+        try:
+            return at.write(
+                "+POP3SRV",
+                at.string(self.server, field="server", max_len=FIELD_MAX),
+                at.string(self.user, field="user", max_len=FIELD_MAX),
+                at.string(self.password.get_secret_value(), field="password", max_len=FIELD_MAX),
+                at.integer(self.port, field="port", low=1, high=65535),
+            )
+        except ParameterError as exc:
+            raise parameter_error(exc) from None
+
+
+@dataclass(frozen=True)
+class StoredMail:
+    """Where AT+POP3GET put a message in the module's file system."""
+
+    folder: str  # "C:/Email/090901120000" (no trailing slash)
+    file: str  # "090901120000.eml"
+
+    @property
+    def path(self) -> str:
+        return f"{self.folder}/{self.file}"
+
+
+@dataclass(frozen=True)
+class Listing:
+    count: int
+    total_size: int
+    sizes: dict[int, int]  # message id -> size in bytes
+
+
+class Pop3Session:
+    """One logged-in module session; use `pop3_session()` to get one."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    # -- steps ----------------------------------------------------------------------
+
+    def step(
+        self, command: bytes, name: str, *, listing: bool = False, timeout: float = STEP_TIMEOUT
+    ) -> Reply:
+        """One POP3 step: its `+POP3:` lines (every line for listings) and OK, or the
+        mapped error. `name` labels it (never the parameters, which may hold a password)."""
+        info = None if listing else (PREFIX,)
+        reply = self.ctx.run(Exchange(command, info=info, timeout=timeout, name=name))
+        words = [line[len(PREFIX) :].strip() for line in reply.lines if line.startswith(PREFIX)]
+        failed = next((w for w in words if " ".join(w.upper().split()) in CODES), None)
+        if failed is not None:
+            raise pop3_error(failed)
+        if not reply.final.ok:
+            raise module_error(Exchange(command, name=name), reply.final)
+        return reply
+
+    def open(self, account: Pop3Account) -> None:
+        command = account.command()  # validated before anything is sent
+        configure = Exchange(command, timeout=STEP_TIMEOUT, name="AT+POP3SRV")
+        if not self.ctx.run(configure).final.ok:
+            # "If POP3 client isn't free, the command will return ERROR": a session left
+            # behind (a crash, a module we did not start with); close it and try once more
+            self.stop()
+            self.ctx.check(configure)
+        self.ctx.progress("connecting", None, None)
+        self.step(at.execute("+POP3IN"), "AT+POP3IN")
+
+    def listing(self) -> Listing:
+        reply = self.step(at.execute("+POP3LIST"), "AT+POP3LIST", listing=True)
+        count = total = 0
+        sizes: dict[int, int] = {}
+        for line in reply.lines:
+            if line.startswith(PREFIX):
+                count, total = _two_numbers(line[len(PREFIX) :]) or (0, 0)
+            elif (pair := _two_numbers(line)) is not None:
+                sizes[pair[0]] = pair[1]
+        return Listing(count, total, sizes)
+
+    def size(self, msg_id: int) -> int | None:
+        reply = self.step(at.write("+POP3LIST", _msg_id(msg_id)), "AT+POP3LIST")
+        pair = _two_numbers(reply.first(PREFIX) or "")
+        return pair[1] if pair else None
+
+    def header(self, msg_id: int) -> dict[str, str]:
+        """From, date and subject as AT+POP3HDR gives them ("" when absent)."""
+        reply = self.step(at.write("+POP3HDR", _msg_id(msg_id)), "AT+POP3HDR", listing=True)
+        found = {"from": "", "date": "", "subject": ""}
+        for line in reply.lines:
+            name, sep, value = line.partition(":")
+            key = name.strip().lower()
+            if sep and key in found and not found[key]:
+                found[key] = value.strip()
+        return found
+
+    def delete(self, msg_id: int) -> None:
+        """Marks the message; the server deletes it at a clean AT+POP3OUT only."""
+        self.step(at.write("+POP3DEL", _msg_id(msg_id)), "AT+POP3DEL")
+
+    def fetch(self, msg_id: int) -> StoredMail:
+        """AT+POP3GET of the whole message; returns where the module stored it."""
+        command = at.write("+POP3GET", _msg_id(msg_id), at.Param(str(GET_WHOLE_MESSAGE)))
+        # registered before the command: the result may come right after its OK
+        with self.ctx.modem.urc_waiter(_fetch_urc) as waiter:
+            self.step(command, "AT+POP3GET")
+            result = self._wait(waiter.wait, self._left())
+            while not result.text.startswith(PREFIX):
+                result = self._wait(waiter.wait, self._left())  # a stray folder line
+            if result.value.upper() != "SUCCESS":
+                raise pop3_error(result.value)
+            where = self._wait(waiter.wait, RESULT_LINE_WAIT)
+        match = _STORED.fullmatch(where.text)
+        if match is None:
+            raise ServiceError(
+                "modem_error", "AT+POP3GET: no mail folder in the result",
+                {"module_error": where.text[:200]},
+            )
+        return StoredMail(match.group("dir").rstrip("/"), match.group("file"))
+
+    def logout(self) -> None:
+        self.step(at.execute("+POP3OUT"), "AT+POP3OUT")
+
+    def stop(self) -> None:
+        """AT+POP3STOP, best effort: ERROR only means there was no session. Runs even when
+        the request is cancelled, so it bypasses the context's cancellation check."""
+        try:
+            self.ctx.modem.run(
+                Exchange(at.execute("+POP3STOP"), timeout=CLEANUP_TIMEOUT, name="AT+POP3STOP")
+            )
+        except ModemError as exc:
+            log.warning("AT+POP3STOP failed: %s", exc.message)
+
+    def forget_account(self) -> None:
+        """AT+POP3SRV without parameters clears the account: the module would otherwise
+        keep the password and print it to anyone asking AT+POP3SRV? (best effort)."""
+        try:
+            self.ctx.modem.run(
+                Exchange(at.execute("+POP3SRV"), timeout=CLEANUP_TIMEOUT, name="AT+POP3SRV")
+            )
+        except ModemError as exc:
+            log.warning("clearing the POP3 account failed: %s", exc.message)
+
+    # -- waiting for results -----------------------------------------------------------
+
+    def _left(self) -> float:
+        elapsed = time.monotonic() - self.ctx.started
+        return max(0.0, self.ctx.modem_settings.request_timeout - elapsed)
+
+    def _wait(self, wait: Callable[[float], Urc], timeout: float) -> Urc:
+        """The next URC within `timeout`, watching for cancellation every second."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.ctx.cancelled.is_set():
+                raise ServiceError(CANCELLED, "the request was cancelled")
+            left = deadline - time.monotonic()
+            try:
+                return wait(max(0.0, min(1.0, left)))
+            except ModemError as exc:
+                if exc.code != "timeout" or left <= 1.0:
+                    raise ServiceError(exc.code, exc.message, exc.detail) from exc
+
+
+@contextmanager
+def pop3_session(ctx: ServiceContext, account: Pop3Account) -> Iterator[Pop3Session]:
+    """A logged-in session; logged out cleanly after the block, stopped after a failure
+    (then nothing marked is deleted)."""
+    session = Pop3Session(ctx)
+    try:
+        session.open(account)
+        yield session
+        session.logout()
+    except BaseException:
+        session.stop()
+        raise
+    finally:
+        session.forget_account()
+
+
+def _msg_id(msg_id: int) -> at.Param:
+    try:
+        return at.integer(msg_id, field="id", low=1, high=MSG_ID_MAX)
+    except ParameterError as exc:
+        raise parameter_error(exc) from None
+
+
+def _two_numbers(text: str) -> tuple[int, int] | None:
+    match = re.fullmatch(r"\s*(\d+)\s*,?\s*(\d+)\s*", text)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _fetch_urc(urc: Urc) -> bool:
+    return urc.text.startswith(PREFIX) or _STORED.fullmatch(urc.text) is not None

@@ -1,0 +1,57 @@
+"""`sim5360-bridge demo` starts everything on loopback and answers a request."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bridge.testservers.net import free_port
+from tests.fixtures.mqtt import MqttProbe
+
+
+class _Broker:
+    def __init__(self, port: int) -> None:
+        self.host = "127.0.0.1"
+        self.port = port
+
+
+def test_demo_runs_and_answers(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIM5360_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bridge.cli", "demo", "--dir", str(tmp_path / "demo"),
+         "--mqtt-port", str(port), "--duration", "120"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        banner = []
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            banner.append(line)
+            if "stop with Ctrl-C" in line:
+                break
+        text = "".join(banner)
+        assert "demo is running" in text, text
+        assert re.search(rf"-p {port} .*modem/status", text), text
+        probe = MqttProbe(_Broker(port))  # type: ignore[arg-type]
+        try:
+            reply = probe.request("sim5360", "modem/status", {})
+            assert reply["status"] == "ok" and reply["data"]["model"] == "SIMCOM_SIM5360E"
+        finally:
+            probe.close()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
