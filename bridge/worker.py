@@ -2,6 +2,9 @@
 
 Every job ends in exactly one call of its `done` callback: the action's data, or a
 ServiceError (including `cancelled` at shutdown and `queue_full` at the door).
+Short control actions (`Action.immediate`, e.g. smtp/stop) have a lane of their
+own, so they are not stuck behind the very request they are meant to stop; the
+engine still sends one command at a time.
 """
 
 from __future__ import annotations
@@ -41,6 +44,55 @@ class Job:
             log.exception("answering %s failed", self.label or self.action.key)
 
 
+class _Lane:
+    """A bounded queue and the thread that empties it, one job at a time."""
+
+    def __init__(self, name: str, size: int, run: Callable[[Job], Outcome]) -> None:
+        self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=size)
+        self._run = run
+        self.current: Job | None = None
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def idle(self) -> bool:
+        return self.current is None and self._queue.empty()
+
+    def put(self, job: Job) -> bool:
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:
+            return False
+        return True
+
+    def cancel_queued(self) -> None:
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job.finish(ServiceError(CANCELLED, "the bridge is shutting down"))
+        self._queue.put(None)
+
+    def join(self, timeout: float) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _loop(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            self.current = job
+            try:
+                job.finish(self._run(job))
+            finally:
+                self.current = None
+
+
 class ModemWorker:
     """Runs jobs for one modem; see the module docstring."""
 
@@ -51,64 +103,45 @@ class ModemWorker:
         self.settings = settings
         self.modem_settings = modem_settings
         self.files = files
-        self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=modem_settings.queue_size)
-        self._current: Job | None = None
+        size = modem_settings.queue_size
+        self._lanes = {
+            False: _Lane(f"modem-{modem.id}-worker", size, self._run),
+            True: _Lane(f"modem-{modem.id}-control", size, self._run),
+        }
         self._closed = False
         self._lock = threading.Lock()
-        self._thread = threading.Thread(
-            target=self._loop, name=f"modem-{modem.id}-worker", daemon=True
-        )
 
     def start(self) -> None:
-        self._thread.start()
+        for lane in self._lanes.values():
+            lane.start()
 
     @property
     def idle(self) -> bool:
         """Nothing running and nothing queued (the pool takes jobs only then)."""
-        return self._current is None and self._queue.empty()
+        return all(lane.idle for lane in self._lanes.values())
 
     def submit(self, job: Job) -> bool:
-        """Queue a job; False when the queue is full or the worker is stopping."""
+        """Queue a job; False when its queue is full or the worker is stopping."""
         with self._lock:
-            if self._closed:
-                return False
-            try:
-                self._queue.put_nowait(job)
-            except queue.Full:
-                return False
-            return True
+            return not self._closed and self._lanes[job.action.immediate].put(job)
 
     def stop(self, grace: float) -> None:
-        """Stop taking jobs, answer queued ones `cancelled`, give the running one
-        `grace` seconds, then cancel it too."""
+        """Stop taking jobs, answer queued ones `cancelled`, give running ones `grace`
+        seconds, then cancel them too."""
         with self._lock:
             self._closed = True
-        while True:
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if job is not None:
-                job.finish(ServiceError(CANCELLED, "the bridge is shutting down"))
-        self._queue.put(None)
-        self._thread.join(timeout=grace)
-        if self._thread.is_alive():
-            current = self._current
-            if current is not None:
-                current.cancelled.set()
-            self.modem.engine.abort(ModemError(CANCELLED, "the bridge is shutting down"))
-            self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        while True:
-            job = self._queue.get()
-            if job is None:
-                return
-            self._current = job
-            try:
-                job.finish(self._run(job))
-            finally:
-                self._current = None
+        for lane in self._lanes.values():
+            lane.cancel_queued()
+        give_up = time.monotonic() + grace
+        if all(lane.join(max(0.0, give_up - time.monotonic())) for lane in self._lanes.values()):
+            return
+        for lane in self._lanes.values():
+            if lane.current is not None:
+                lane.current.cancelled.set()
+        self.modem.engine.abort(ModemError(CANCELLED, "the bridge is shutting down"))
+        self.modem.engine.fail_waiters(ModemError(CANCELLED, "the bridge is shutting down"))
+        for lane in self._lanes.values():
+            lane.join(10)
 
     def _run(self, job: Job) -> Outcome:
         ctx = ServiceContext(

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -85,6 +86,8 @@ class Emulator:
         self.settings = Settings(echo=echo)
         self.nv = NonVolatile()
         self.fs = HostFolderFS(self.root)
+        # the last command lines received, in order: tests prove what never reached the module
+        self.command_log: deque[str] = deque(maxlen=10_000)
         self.faults = Faults(self)
         self._inbox = Inbox()
         self._port = Port(self.link, self._on_input, self.faults.rate)
@@ -96,7 +99,7 @@ class Emulator:
         self._threads: list[threading.Thread] = []
         self.context = ModuleContextImpl(self)
         self.general = GeneralCommands(self.settings, self.radio, self.nv, self.clock, self.reboot)
-        self.files = FileCommands(self.fs, self.clock, storage_bytes)
+        self.files = FileCommands(self.fs, self.clock, storage_bytes, self._urcs_routed_here)
         self.services = load_services(self.context)
         self._handlers = self._collect_handlers()
 
@@ -173,8 +176,11 @@ class Emulator:
 
     def urc(self, text: str) -> None:
         """An unsolicited line, routed by AT+CATR."""
-        if self.urc_port is None or self.settings.catr in (0, self.urc_port):
+        if self._urcs_routed_here():
             self._output.line(text)
+
+    def _urcs_routed_here(self) -> bool:
+        return self.urc_port is None or self.settings.catr in (0, self.urc_port)
 
     def send_raw(self, data: bytes) -> None:
         self._output.raw(data)
@@ -255,6 +261,7 @@ class Emulator:
         start = text.upper().find("AT")
         if start < 0:
             return  # no command on the line: the module ignores it
+        self.command_log.append(text[start:])
         try:
             cmd = split_command(text[start:])
         except ArgError:

@@ -44,8 +44,15 @@ class FileCommands:
     """Handlers for AT+FSCD, FSMKDIR, FSRMDIR, FSLS, FSDEL, FSRENAME, FSATTRI, FSMEM,
     FSLOCA, CFTRANRX and CFTRANTX."""
 
-    def __init__(self, fs: HostFolderFS, clock: ModuleClock, storage_bytes: int) -> None:
+    def __init__(
+        self,
+        fs: HostFolderFS,
+        clock: ModuleClock,
+        storage_bytes: int,
+        routed_here: Callable[[], bool],
+    ) -> None:
         self._fs = fs
+        self._routed_here = routed_here
         self._clock = clock
         self._capacity = storage_bytes
         self._loca = 0
@@ -255,6 +262,9 @@ class FileCommands:
             host.error()
             return
         with source:
+            if not self._routed_here():
+                host.ok()  # the blocks go to the port AT+CATR names, not this one
+                return
             while chunk := source.read(TX_CHUNK):
                 host.line(self.quirks.header(len(chunk)))
                 host.raw(chunk)

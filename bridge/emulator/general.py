@@ -13,6 +13,7 @@ from bridge.emulator.clock import ModuleClock, format_cclk, parse_cclk
 MODEL = "SIMCOM_SIM5360E"
 REVISION = "4534B04SIM5360E"
 IMEI = "351602000330570"
+LAC, CELL = "1A2B", "00C3D4E5"
 
 
 @dataclass
@@ -154,7 +155,10 @@ class GeneralCommands:
         if cmd.form == "test":
             host.line(f"{name}: (0-2)")
         elif cmd.form == "read":
-            host.line(f"{name}: {getattr(self.settings, attr)},{stat}")
+            n = getattr(self.settings, attr)
+            # n=2 adds the cell's location, known only while registered.
+            where = f',"{LAC}","{CELL}"' if n == 2 and stat in (1, 5) else ""
+            host.line(f"{name}: {n},{stat}{where}")
         elif cmd.form == "exec":
             setattr(self.settings, attr, 0)
         else:

@@ -195,6 +195,12 @@ class Engine:
             if self._pending is not None:
                 self._pending.events.put(_Abort(error))
 
+    def fail_waiters(self, error: ModemError) -> None:
+        """End every URC wait (shutdown): a send waiting for `+SMTP:` stops waiting."""
+        with self._rx_lock:
+            for waiter in self._waiters:
+                waiter.fail(error)
+
     def _exchange(self, exchange: Exchange) -> Reply:
         pending = _Pending(exchange)
         prompt = exchange.send_on if exchange.send_on in (">", ">>") else None
@@ -411,11 +417,8 @@ class Engine:
             waiter.offer(urc)
 
     def _fail_all(self, error: ModemError) -> None:
-        with self._rx_lock:
-            if self._pending is not None:
-                self._pending.events.put(_Abort(error))
-            for waiter in self._waiters:
-                waiter.fail(error)
+        self.abort(error)
+        self.fail_waiters(error)
 
     def _lost(self, transport: SerialTransport, reason: str) -> None:
         with self._rx_lock:

@@ -67,6 +67,8 @@ def initialise(
     wait_until_answering(probe, boot_timeout)
     checked(run, Exchange(at.execute("E0"), timeout=2.0))
     checked(run, Exchange(at.write("+CMEE", at.integer(2, field="cmee", low=0, high=2))))
+    # registration changes as `+CREG: <stat>` URCs: the network_lost/network_back events
+    checked(run, Exchange(at.write("+CREG", at.integer(1, field="creg", low=0, high=2))))
     if catr is not None:
         checked(run, Exchange(at.write("+CATR", at.integer(catr, field="catr", low=0, high=6))))
     if apn:

@@ -60,6 +60,7 @@ class ModemOptions:
 
 
 StateListener = Callable[[StateChange], None]
+EventListener = Callable[[str], None]
 
 
 class Modem:
@@ -73,6 +74,7 @@ class Modem:
         self._state = StateChange(ModemState.RECOVERING, datetime.now(UTC), "starting")
         self._state_cond = threading.Condition()
         self._state_listeners: list[StateListener] = []
+        self._event_listeners: list[EventListener] = []
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._need_init = True
@@ -104,6 +106,10 @@ class Modem:
     def add_state_listener(self, listener: StateListener) -> None:
         """Called (on the supervisor thread; it must only enqueue) on every change."""
         self._state_listeners.append(listener)
+
+    def add_event_listener(self, listener: EventListener) -> None:
+        """Called with `modem_rebooted` when the module restarted on its own."""
+        self._event_listeners.append(listener)
 
     def wait_online(self, timeout: float) -> bool:
         give_up = time.monotonic() + timeout
@@ -180,6 +186,11 @@ class Modem:
         self._need_init = True
         self._trouble("the module rebooted")
         self._wake.set()
+        for listener in self._event_listeners:
+            try:
+                listener("modem_rebooted")
+            except Exception:
+                log.exception("modem %s: event listener failed", self.id)
 
     def _sleep(self, seconds: float) -> None:
         self._wake.wait(seconds)

@@ -51,6 +51,7 @@ class ModemFace:
         self._refresh = threading.Event()
         self._stop = threading.Event()
         self._last_status: dict[str, Any] | None = None
+        self._registered: bool | None = None  # known from the first status or +CREG
         self._thread = threading.Thread(
             target=self._status_loop, name=f"modem-{modem.id}-status", daemon=True
         )
@@ -58,7 +59,16 @@ class ModemFace:
     def start(self) -> None:
         self.modem.add_state_listener(self._state_changed)
         self.modem.add_urc_listener(self._urc)
+        self.modem.add_urc_listener(self._registration, "+CREG")
+        self.modem.add_event_listener(self.publish_event)
         self._thread.start()
+
+    def publish_event(self, event_type: str, **fields: Any) -> None:
+        """`<base>/<modem>/event`: what Home Assistant's event entity reads."""
+        self._publish(
+            self.topics.event(self.modem.id),
+            {"event_type": event_type, **fields, "time": now_iso()},
+        )
 
     def stop(self) -> None:
         self._stop.set()
@@ -98,6 +108,14 @@ class ModemFace:
             {"name": urc.name, "value": urc.value, "raw": urc.text, "time": now_iso()},
         )
 
+    def _registration(self, urc: Urc) -> None:
+        """`+CREG: <stat>` (AT+CREG=1): losing and regaining the network are events."""
+        stat = urc.value.split(",")[-1].strip()
+        registered = stat in ("1", "5")
+        if self._registered is not None and registered != self._registered:
+            self.publish_event("network_back" if registered else "network_lost")
+        self._registered = registered
+
     # -- status ---------------------------------------------------------------------
 
     def _status_loop(self) -> None:
@@ -121,6 +139,7 @@ class ModemFace:
             log.info("modem %s: status refresh failed: %s", self.modem.id, outcome.message)
             return
         self._last_status = outcome
+        self._registered = outcome.get("registration") in ("home", "roaming")
         self._publish(self.topics.status(self.modem.id), outcome, retain=True)
 
     def _publish(self, topic: str, payload: dict[str, Any], retain: bool = False) -> None:

@@ -76,10 +76,14 @@ ActionFn = Callable[[ServiceContext, Any], dict[str, Any]]
 
 @dataclass(frozen=True)
 class Action:
+    """`immediate`: a short control action (a stop) that must not wait behind the
+    long request it acts on; it runs in its own lane of the modem's worker."""
+
     service: str
     name: str
     model: type[Request]
     run: ActionFn
+    immediate: bool = False
 
     @property
     def key(self) -> str:
@@ -90,9 +94,9 @@ REGISTRY: dict[str, Action] = {}
 
 
 def action(
-    service: str, name: str, model: type[RequestT]
+    service: str, name: str, model: type[RequestT], *, immediate: bool = False
 ) -> Callable[[Callable[[ServiceContext, RequestT], dict[str, Any]]], Callable[..., Any]]:
-    """Register `fn` as `<service>/<name>` taking `model`."""
+    """Register `fn` as `<service>/<name>` taking `model` (see Action for `immediate`)."""
 
     def register(
         fn: Callable[[ServiceContext, RequestT], dict[str, Any]],
@@ -100,7 +104,7 @@ def action(
         key = f"{service}/{name}"
         if key in REGISTRY:
             raise RuntimeError(f"action {key} registered twice")
-        REGISTRY[key] = Action(service, name, model, fn)
+        REGISTRY[key] = Action(service, name, model, fn, immediate)
         return fn
 
     return register

@@ -164,7 +164,9 @@ def upload(
     if sent.short:
         # the file shrank while it was read: the module holds a padded copy, which is wrong
         delete(ctx, path)
-        raise ServiceError(MODEM_ERROR, f"{local_path.name} changed while it was uploaded")
+        raise ServiceError(
+            MODEM_ERROR, f"{local_path.name} changed or failed to read while it was uploaded"
+        )
     return length
 
 
@@ -269,9 +271,12 @@ def _chunks(
     observe: Callable[[bytes], None] | None,
 ) -> Iterator[bytes]:
     """Exactly `length` bytes: the module waits for all it was promised, so a file that
-    shrank meanwhile is padded (and the upload then refused by the caller)."""
+    shrank (or failed to read) meanwhile is padded, and the caller then refuses the upload."""
     while sent.count < length:
-        chunk = source.read(min(CHUNK, length - sent.count))
+        try:
+            chunk = source.read(min(CHUNK, length - sent.count))
+        except OSError:  # raising here would leave the module in data mode, waiting
+            chunk = b""
         if not chunk:
             sent.short = True
             chunk = bytes(min(CHUNK, length - sent.count))

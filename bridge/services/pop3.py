@@ -47,7 +47,7 @@ class Pop3ListRequest(Pop3Request):
 class Pop3GetRequest(Pop3Request):
     id: MessageId
     delete: Annotated[bool, Field(strict=True)] = False
-    save_to: Annotated[str, Field(strict=True, min_length=1)] | None = None
+    save_to: Annotated[str, Field(strict=True, min_length=1, max_length=4096)] | None = None
 
 
 class Pop3DeleteRequest(Pop3Request):
@@ -152,12 +152,14 @@ def pop3_check(ctx: ServiceContext, request: Pop3CheckRequest) -> dict[str, Any]
     """One polling round: the mails not announced before. The MQTT layer also publishes
     each of `new` as a `new_mail` event."""
     current: dict[str, dict[str, Any]] = {}
+    twins: dict[str, int] = {}  # identical mails (same sender, date, subject, size) count apart
     with pop3_session(ctx, _validated(ctx, request)) as session:
         listing = session.listing()
         for msg_id, size in sorted(listing.sizes.items()):
             header = session.header(msg_id)
             key = mail_key(header["from"], header["date"], header["subject"], size)
-            current.setdefault(key, {"id": msg_id, "size": size, **header})
+            twins[key] = twins.get(key, -1) + 1
+            current[f"{key}.{twins[key]}"] = {"id": msg_id, "size": size, **header}
     store = SeenMail(ctx.settings.files.state_dir, ctx.modem.id)
     seen = store.load()
     new = [entry for key, entry in current.items() if key not in seen]

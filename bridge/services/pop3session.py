@@ -22,7 +22,13 @@ from bridge.at import ParameterError, Urc
 from bridge.at import commands as at
 from bridge.modem import Exchange, ModemError, Reply
 from bridge.services.base import ServiceContext, module_error
-from bridge.services.errors import CANCELLED, INVALID_REQUEST, TOO_LARGE, ServiceError
+from bridge.services.errors import (
+    CANCELLED,
+    INVALID_REQUEST,
+    MODEM_ERROR,
+    TOO_LARGE,
+    ServiceError,
+)
 
 log = logging.getLogger("bridge.services.pop3")
 
@@ -181,17 +187,19 @@ class Pop3Session:
         command = at.write("+POP3GET", _msg_id(msg_id), at.Param(str(GET_WHOLE_MESSAGE)))
         # registered before the command: the result may come right after its OK
         with self.ctx.modem.urc_waiter(_fetch_urc) as waiter:
-            self.step(command, "AT+POP3GET")
-            result = self._wait(waiter.wait, self._left())
-            while not result.text.startswith(PREFIX):
-                result = self._wait(waiter.wait, self._left())  # a stray folder line
-            if result.value.upper() != "SUCCESS":
-                raise pop3_error(result.value)
+            reply = self.step(command, "AT+POP3GET")
+            # tolerant: a firmware that reports the result before OK has said it already
+            if (reply.first(PREFIX) or "").upper() != "SUCCESS":
+                result = self._wait(waiter.wait, self._left())
+                while not result.text.startswith(PREFIX):
+                    result = self._wait(waiter.wait, self._left())  # a stray folder line
+                if result.value.upper() != "SUCCESS":
+                    raise pop3_error(result.value)
             where = self._wait(waiter.wait, RESULT_LINE_WAIT)
         match = _STORED.fullmatch(where.text)
         if match is None:
             raise ServiceError(
-                "modem_error", "AT+POP3GET: no mail folder in the result",
+                MODEM_ERROR, "AT+POP3GET: no mail folder in the result",
                 {"module_error": where.text[:200]},
             )
         return StoredMail(match.group("dir").rstrip("/"), match.group("file"))

@@ -289,6 +289,8 @@ def _send(ctx: ServiceContext, timeout: float) -> None:
             except ModemError as exc:
                 if exc.code == MODEM_TIMEOUT:
                     continue
+                if exc.code == CANCELLED:  # shutdown ended the wait: the module stops too
+                    _stop_quietly(ctx.modem)
                 raise ServiceError(exc.code, exc.message, exc.detail) from exc
             word = urc.value.upper()
             if word == "SUCCESS":
@@ -330,7 +332,8 @@ def _remove_staged(ctx: ServiceContext, staged: list[ModulePath]) -> None:
             log.warning("could not remove %s from the module: %s", path.text, exc.code)
 
 
-@action("smtp", "stop", SmtpStopRequest)
+@action("smtp", "stop", SmtpStopRequest, immediate=True)
 def smtp_stop(ctx: ServiceContext, request: SmtpStopRequest) -> dict[str, Any]:
-    """`{"stopped": false}` when nothing was being sent (the module answers ERROR)."""
+    """`{"stopped": false}` when nothing was being sent (the module answers ERROR).
+    Immediate: it runs beside the send it stops, which waits without holding the modem."""
     return {"stopped": stop_send(ctx.modem, ctx.run)}

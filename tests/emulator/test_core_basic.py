@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +124,44 @@ def test_split_command_bare_at_and_junk() -> None:
     assert split_command("AT") is None
     with pytest.raises(ArgError):
         split_command("XY+CSQ")
+
+
+def test_output_without_a_listener_is_dropped_not_blocking(
+    emulator_factory: EmulatorFactory,
+) -> None:
+    emulator = emulator_factory()
+    line = "+NOISE: " + "x" * 100
+    for _ in range(3000):  # ~330 KB: far more than a pty buffers
+        emulator.context.urc(line)
+    client = AtClient(emulator.link)
+    try:
+        assert client.command("ATE0") == ["ATE0", "OK"]
+    finally:
+        client.close()
+    for _ in range(3000):  # and again after a host came and went
+        emulator.context.urc(line)
+    again = AtClient(emulator.link)
+    try:
+        assert again.command("AT") == ["OK"]
+    finally:
+        again.close()
+
+
+def test_stop_leaves_nothing_behind(tmp_path: Path) -> None:
+    link = tmp_path / "ttySIM"
+    with Emulator(link) as emulator:
+        root = emulator.root
+        assert link.is_symlink() and (root / "C").is_dir() and (root / "D").is_dir()
+    assert not link.is_symlink() and not root.exists()
+    kept = tmp_path / "kept"
+    with Emulator(link, root=kept):
+        pass
+    assert (kept / "C").is_dir() and not link.is_symlink()
+
+
+def test_command_log_lists_what_the_module_received(emulator_factory, at_client_factory) -> None:  # type: ignore[no-untyped-def]
+    emulator = emulator_factory()
+    client = at_client_factory(emulator)
+    client.command("AT+CSQ")
+    client.command("at+cgmm")
+    assert list(emulator.command_log)[-2:] == ["AT+CSQ", "at+cgmm"]

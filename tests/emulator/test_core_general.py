@@ -41,6 +41,9 @@ def test_radio_status_follows_configuration(
     assert client.command("AT+CSQ") == ["+CSQ: 99,99", "OK"]
     assert client.command("AT+CREG=2") == ["OK"]
     assert client.command("AT+CREG?") == ["+CREG: 2,2", "OK"]
+    emulator.radio.creg_stat = 5
+    assert client.command("AT+CREG?") == ['+CREG: 2,5,"1A2B","00C3D4E5"', "OK"]
+    emulator.radio.creg_stat = 2
     assert client.command("AT+CGREG?") == ["+CGREG: 0,2", "OK"]
     assert client.command("AT+COPS?") == ["+COPS: 0", "OK"]
     assert client.command("AT+CSQ=?") == ["+CSQ: (0-31,99),(0-7,99)", "OK"]
@@ -105,9 +108,12 @@ def test_urcs_follow_catr_when_the_port_is_known(
     client = at_client_factory(emulator)
     assert client.command("AT+CATR=1") == ["OK"]  # URCs to the UART: not this port
     emulator.context.urc("+LOST: 1")
+    (emulator.root / "C" / "f.txt").write_bytes(b"data")
+    assert client.command('AT+CFTRANTX="C:/f.txt"') == ["OK"]  # the blocks went elsewhere
     assert client.command("AT+CATR=3") == ["OK"]
     emulator.context.urc("+SEEN: 1")
     assert client.read_line(5) == "+SEEN: 1"
+    assert client.command('AT+CFTRANTX="C:/f.txt"')[-2:] == ["+CFTRANTX: 0", "OK"]
 
 
 def test_creset_reboots(

@@ -138,10 +138,12 @@ def test_queue_full(emulator_factory, broker, bridge_factory, probe_factory) -> 
     probe.subscribe(f"{BASE}/modem/status")
     bridge_factory(broker, emulator, modem="queue_size = 1\nallow_raw_at = true")
     probe.wait_for(f"{BASE}/modem/status", timeout=15)  # the start-up refresh is done
-    emulator.faults.hang(5)
-    for n in range(3):
+    emulator.faults.hang(10)
+    for n in range(3):  # back to back: the first runs (and hangs), one waits, one is refused
         probe.publish(
-            f"{BASE}/modem/request/modem/at", {"command": "AT", "timeout": 1, "transaction": n}
+            f"{BASE}/modem/request/modem/at",
+            {"command": "AT", "timeout": 4, "transaction": n},
+            wait=False,
         )
     full = probe.wait_for(f"{BASE}/modem/response/modem/at", lambda p: p["transaction"] == 2)
     assert full["error"]["code"] == "queue_full"

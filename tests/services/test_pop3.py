@@ -55,12 +55,15 @@ class Rig:
         error: dict[str, Any] = reply["error"]
         return error
 
-    def module_session(self) -> list[str]:
-        """What the module says about its POP3 session (`+POP3IN: NULL` when closed)."""
-        reply = self.probe.request(BASE, "modem/at", {"command": "AT+POP3IN?"}, TIMEOUT)
+    def raw_at(self, command: str) -> list[str]:
+        reply = self.probe.request(BASE, "modem/at", {"command": command}, TIMEOUT)
         assert reply["status"] == "ok", reply
         lines: list[str] = reply["data"]["lines"]
         return lines
+
+    def module_session(self) -> list[str]:
+        """What the module says about its POP3 session (`+POP3IN: NULL` when closed)."""
+        return self.raw_at("AT+POP3IN?")
 
     def stored_mail_folders(self) -> list[str]:
         email_root = self.emulator.root / "C" / "Email"
@@ -152,6 +155,8 @@ def test_list_with_headers(rig: Rig) -> None:
         {"id": 2, "size": len(second)},
     ]
     assert rig.module_session() == ["+POP3IN: NULL"]
+    # the module keeps no account (no password to read back) between requests
+    assert rig.raw_at("AT+POP3SRV?") == ['+POP3SRV: "", "", "", 110']
 
 
 def test_get_multipart_with_attachments_saves_the_mail_byte_exact(rig: Rig) -> None:
@@ -240,6 +245,7 @@ def test_bad_login_then_the_next_request_logs_in_cleanly(rig: Rig) -> None:
     assert error["code"] == "pop3_invalid_login"
     assert error["detail"] == {"module_code": "INVALID UN/PWD"}
     assert rig.module_session() == ["+POP3IN: NULL"]
+    assert rig.raw_at("AT+POP3SRV?") == ['+POP3SRV: "", "", "", 110']
     assert rig.ok("list", {})["count"] == 1
 
 
@@ -267,36 +273,37 @@ def test_check_announces_each_mail_once(rig: Rig) -> None:
     rig.server.add_message(rig.user, simple_mail("three"))
     third = rig.ok("check", {})
     assert [(m["id"], m["subject"]) for m in third["new"]] == [(3, "three")]
+    # an identical twin (no UIDL to tell them apart) is still a mail of its own
+    rig.server.add_message(rig.user, simple_mail("three"))
+    assert [m["id"] for m in rig.ok("check", {})["new"]] == [4]
     seen = rig.bridge.settings.files.state_dir / "seen-mail-modem.json"
-    assert len(json.loads(seen.read_text())["seen"]) == 3
+    assert len(json.loads(seen.read_text())["seen"]) == 4
 
 
-@pytest.mark.parametrize(
-    ("action", "body", "code", "field"),
-    [
-        ("list", {"server": 'pop3.example.com"'}, "invalid_request", "server"),
-        ("list", {"user": "me\r\nAT+CRESET"}, "invalid_request", "user"),
-        ("list", {"password": "pw\x1b"}, "invalid_request", "password"),
-        ("list", {"password": "pw\x1a"}, "invalid_request", "password"),
-        ("list", {"user": "x" * 129}, "too_large", "user"),
-        ("list", {"user": ""}, "invalid_request", "user"),
-        ("list", {"server": "pöp.example.com"}, "invalid_request", "server"),
-        ("list", {"port": "110"}, "invalid_request", "port"),
-        ("list", {"headers": "yes"}, "invalid_request", "headers"),
-        ("get", {"id": 0}, "invalid_request", "id"),
-        ("get", {"id": 1, "save_to": "../../escape.eml"}, "forbidden", None),
-        ("delete", {"ids": []}, "invalid_request", "ids"),
-        ("delete", {"ids": [1, "2"]}, "invalid_request", "ids.1"),
-    ],
-)
-def test_bad_input_is_refused_before_the_module_hears_of_it(
-    rig: Rig, action: str, body: dict[str, Any], code: str, field: str | None
-) -> None:
-    error = rig.error(action, body)
+BAD_INPUT: list[tuple[str, dict[str, Any], str, str | None]] = [
+    ("list", {"server": 'pop3.example.com"'}, "invalid_request", "server"),
+    ("list", {"user": "me\r\nAT+CRESET"}, "invalid_request", "user"),
+    ("list", {"password": "pw\x1b"}, "invalid_request", "password"),
+    ("list", {"password": "pw\x1a"}, "invalid_request", "password"),
+    ("list", {"user": "x" * 129}, "too_large", "user"),
+    ("list", {"user": ""}, "invalid_request", "user"),
+    ("list", {"server": "pöp.example.com"}, "invalid_request", "server"),
+    ("list", {"port": "110"}, "invalid_request", "port"),
+    ("list", {"headers": "yes"}, "invalid_request", "headers"),
+    ("get", {"id": 0}, "invalid_request", "id"),
+    ("get", {"id": 1, "save_to": "../../escape.eml"}, "forbidden", None),
+    ("delete", {"ids": []}, "invalid_request", "ids"),
+    ("delete", {"ids": [1, "2"]}, "invalid_request", "ids.1"),
+]
 
-    assert error["code"] == code
-    if field is not None:
-        assert [e["field"] for e in error["detail"]["errors"]] == [field]
+
+def test_bad_input_is_refused_before_the_module_hears_of_it(rig: Rig) -> None:
+    for action, body, code, field in BAD_INPUT:
+        error = rig.error(action, body)
+        case = f"{action} {sorted(body)}"
+        assert error["code"] == code, case
+        if field is not None:
+            assert [e["field"] for e in error["detail"]["errors"]] == [field], case
     assert not any("POP3" in line.upper() for line in rig.emulator.command_log)
 
 

@@ -171,6 +171,19 @@ def test_short_quoted_body_and_config_defaults(room: MailRoom) -> None:
     assert 'AT+SMTPBODY="short body"' in room.commands()
 
 
+def test_non_ascii_subject_and_body(room: MailRoom) -> None:
+    subject = "T\u00fcr offen \u2713"
+    body = "Gr\u00fc\u00dfe\nzweite Zeile \u00e9\n"
+    reply = room.send({"to": ["a@example.com"], "subject": subject, "body": body})
+    assert reply["status"] == "ok", reply
+    msg = room.server.wait_for_message(1).message()
+    assert msg["Subject"] == subject
+    text = msg.get_body(("plain",))
+    assert text is not None and text.get_content_charset() == "utf-8"
+    assert text.get_content().replace("\r\n", "\n") == body
+    assert "AT+SMTPBODY" in room.commands()  # not the quoted form: ">>" data mode
+
+
 def test_wrong_password_is_smtp_auth_error(room: MailRoom) -> None:
     wrong = "not-the-Password-42"
     reply = room.send({
@@ -208,6 +221,8 @@ def _many_files(files: Path, count: int) -> list[str]:
     ("case", "code", "field"),
     [
         ("six_recipients", "too_large", "to"),
+        ("long_address", "too_large", "to.0"),
+        ("long_name", "too_large", "from.name"),
         ("eleven_attachments", "too_large", "attachments"),
         ("ten_megabytes_and_one_byte", "too_large", "attachments"),
         ("quote_in_subject", "invalid_request", "subject"),
@@ -224,6 +239,10 @@ def test_refused_before_any_smtp_command(room: MailRoom, case: str, code: str, f
     request: dict[str, Any] = {"subject": "s", "body": "b"}
     if case == "six_recipients":
         request["to"] = [f"r{n}@example.com" for n in range(6)]
+    elif case == "long_address":
+        request["to"] = ["a" * 117 + "@example.com"]
+    elif case == "long_name":
+        request["from"] = {"address": "gw@example.com", "name": "n" * 65}
     elif case == "eleven_attachments":
         request["attachments"] = _many_files(room.files, 11)
     elif case == "ten_megabytes_and_one_byte":
@@ -273,19 +292,40 @@ def test_stop_cancels_the_pending_send(room: MailRoom) -> None:
     room.probe.publish(
         f"{BASE}/modem/request/smtp/send", {"subject": "s", "body": "b", "transaction": tx}
     )
-    room.probe.wait_for(
-        f"{BASE}/modem/progress/smtp/send", lambda p: p["stage"] == "sending", timeout=20
-    )
     modem = room.bridge.modems["modem"]
     stopped = False
-    # "sending" is reported just before AT+SMTPSEND: until the module has taken it,
-    # AT+SMTPSTOP answers ERROR, and there is no event for that moment; so retry, bounded
-    deadline = time.monotonic() + 10
+    # until the module has taken AT+SMTPSEND, AT+SMTPSTOP answers ERROR, and nothing
+    # published marks that moment (progress is throttled); so retry, bounded
+    deadline = time.monotonic() + 20
     while not stopped and time.monotonic() < deadline:
         stopped = stop_send(modem, modem.run)
         if not stopped:
             time.sleep(0.1)
     assert stopped
+    reply = room.probe.wait_for(
+        f"{BASE}/modem/response/smtp/send", lambda p: p["transaction"] == tx, timeout=20
+    )
+    assert reply["error"]["code"] == "cancelled", reply
+    room.server.release_replies()
+    assert room.server.messages == []
+
+
+def test_stop_request_cancels_the_pending_send(room: MailRoom) -> None:
+    """smtp/stop over MQTT runs beside the send (its own lane), not queued behind it."""
+    room.server.hold_replies()
+    tx = "stop-me-too"
+    room.probe.subscribe(f"{BASE}/modem/response/smtp/send")
+    room.probe.publish(
+        f"{BASE}/modem/request/smtp/send", {"subject": "s", "body": "b", "transaction": tx}
+    )
+    deadline = time.monotonic() + 20
+    stop: Any = None
+    while time.monotonic() < deadline:  # bounded retry, see test_stop_cancels_the_pending_send
+        stop = room.probe.request(BASE, "smtp/stop", {}, timeout=10)
+        if stop["status"] != "ok" or stop["data"]["stopped"]:
+            break
+        time.sleep(0.1)
+    assert stop is not None and stop["status"] == "ok" and stop["data"]["stopped"], stop
     reply = room.probe.wait_for(
         f"{BASE}/modem/response/smtp/send", lambda p: p["transaction"] == tx, timeout=20
     )
