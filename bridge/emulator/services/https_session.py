@@ -60,8 +60,12 @@ class HttpsSession:
         self._thread = threading.Thread(target=self._run, name="emulator-https", daemon=True)
 
     def start(self) -> None:
-        """Begin moving data; after the OK of AT+CHTTPSOPSE, which no URC may precede."""
-        self._thread.start()
+        """Begin moving data; after the OK of AT+CHTTPSOPSE, which no URC may precede.
+        A reset may have closed the session meanwhile: then there is nothing to start."""
+        with self._cond:
+            if self._closing:
+                return
+            self._thread.start()
 
     # -- the command thread's side ---------------------------------------------------
     def unsent(self) -> int:
