@@ -32,12 +32,13 @@ class ProgressReporter:
     def __call__(self, stage: str, done: int | None = None, total: int | None = None) -> None:
         now = self._clock()
         with self._lock:
-            if stage != self._stage:
+            new_stage = stage != self._stage
+            if new_stage:
                 self._stage = stage
                 self._started = now  # the rate is of this stage's bytes
             self._last = self._message(stage, done, total, now)
             last_piece = done is not None and done == total
-            due = now - self._last_sent >= MIN_INTERVAL or last_piece
+            due = new_stage or last_piece or now - self._last_sent >= MIN_INTERVAL
             if not due:
                 return
             self._last_sent = now

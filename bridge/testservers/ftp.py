@@ -10,9 +10,9 @@ import secrets
 import socket
 import threading
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
+from bridge.testservers.lifecycle import ManagedServer
 from bridge.testservers.net import LOOPBACK, free_port, wait_listening
 from bridge.testservers.tls import TestCertificates
 
@@ -40,7 +40,7 @@ def _bindable(port: int) -> bool:
         return True
 
 
-class FtpTestServer:
+class FtpTestServer(ManagedServer):
     """A pyftpdlib server with one read-write user; with `certificates`, explicit FTPS
     (AUTH TLS) that requires TLS on the control and data connections."""
 
@@ -141,13 +141,4 @@ class FtpTestServer:
             self._thread.join(timeout=10)
             self._thread = None
 
-    def __enter__(self) -> FtpTestServer:
-        return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -26,9 +26,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Self
 
+from bridge.testservers.lifecycle import ManagedServer
 from bridge.testservers.net import LOOPBACK
 
 CHUNK_SIZE = 1000  # odd on purpose: chunk borders never align with the module's 1024
@@ -201,9 +201,9 @@ class _Server(ThreadingHTTPServer):
         """Clients that hang up mid-response are normal here (timeouts, resets)."""
 
 
-class HttpTestServer:
+class HttpTestServer(ManagedServer):
     """A threading HTTP server (HTTPS when given a server `tls` context) on a free
-    loopback port, serving from a thread between `__enter__` and `__exit__`."""
+    loopback port, serving from a thread between start() and stop()."""
 
     def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self._tls = tls
@@ -226,7 +226,7 @@ class HttpTestServer:
             raise RuntimeError("server not started")
         return self._server.log
 
-    def __enter__(self) -> Self:
+    def start(self) -> Self:
         self._server = _Server(self._tls)
         self.port = self._server.server_port
         self._thread = threading.Thread(
@@ -238,12 +238,7 @@ class HttpTestServer:
         self._thread.start()  # the socket listens already; no need to wait for the thread
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
         if self._server is None or self._thread is None:
             return
         self._server.stopping.set()

@@ -8,8 +8,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import Self
 
+from bridge.testservers.lifecycle import ManagedServer
 from bridge.testservers.net import LOOPBACK, free_port, wait_listening
 
 
@@ -21,7 +21,7 @@ def mosquitto_binary() -> str:
     raise FileNotFoundError("mosquitto is not installed (apt-get install mosquitto)")
 
 
-class Mosquitto:
+class Mosquitto(ManagedServer):
     """`persistent`: sessions and queued messages survive `restart()` (saved on stop)."""
 
     def __init__(self, *, port: int | None = None, persistent: bool = False) -> None:
@@ -80,10 +80,6 @@ class Mosquitto:
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self._dir, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
 
     def __exit__(
         self,

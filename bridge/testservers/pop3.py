@@ -12,8 +12,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from types import TracebackType
 
+from bridge.testservers.lifecycle import ManagedServer
 from bridge.testservers.net import LOOPBACK, free_port, wait_listening
 
 # dovecot refuses uid 0 for mail (NOTES.md), so the maildirs belong to nobody.
@@ -100,7 +100,7 @@ def _end_helpers(pids: set[int], timeout: float) -> None:
         raise TimeoutError(f"dovecot processes still running: {sorted(pids)}")
 
 
-class Pop3TestServer:
+class Pop3TestServer(ManagedServer):
     """dovecot POP3 on 127.0.0.1 for one password (any user name logs in with it: a static
     passdb); a context manager that starts the server and stops it, and its processes, on exit."""
 
@@ -210,18 +210,6 @@ class Pop3TestServer:
         finally:
             if process.stderr is not None:
                 process.stderr.close()
-
-    def __enter__(self) -> Pop3TestServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def maildir(self, user: str) -> Path:
         """The user's maildir (created, owned by the mail user, when missing)."""

@@ -12,12 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from types import TracebackType
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from bridge.testservers.lifecycle import ManagedServer
 from bridge.testservers.net import LOOPBACK, free_port
 
 _HOLD_MAX = 60.0  # a held reply is given at the latest after this
@@ -119,7 +119,7 @@ class _DropKnownNoise(logging.Filter):
 _QUIET = _DropKnownNoise()
 
 
-class SmtpTestServer:
+class SmtpTestServer(ManagedServer):
     """aiosmtpd on 127.0.0.1 (no TLS). With `require_auth` the server refuses mail until the
     client logs in as `user`/`password`; it refuses the `refused` recipient addresses.
     A context manager that stops the server on exit."""
@@ -170,17 +170,7 @@ class SmtpTestServer:
         if controller is not None:
             controller.stop()
 
-    def __enter__(self) -> SmtpTestServer:
-        self.start()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def messages(self) -> list[ReceivedMail]:

@@ -37,3 +37,15 @@ def test_unknown_total_and_no_progress() -> None:
     assert sent == []  # nothing reported, nothing to finish
     report("receiving", 10, None)
     assert sent[0]["total"] is None and sent[0]["percent"] is None
+
+
+def test_a_new_stage_is_always_sent() -> None:
+    sent: list[dict[str, Any]] = []
+    clock = Clock()
+    report = ProgressReporter(sent.append, 1, clock=clock)
+    report("configuring")
+    clock.now += 0.01
+    report("uploading", 0, 10)
+    clock.now += 0.01
+    report("sending")
+    assert [m["stage"] for m in sent] == ["configuring", "uploading", "sending"]

@@ -162,6 +162,7 @@ def test_list_with_headers(rig: Rig) -> None:
 def test_get_multipart_with_attachments_saves_the_mail_byte_exact(rig: Rig) -> None:
     raw = multipart_mail()
     rig.server.add_message(rig.user, raw)
+    rig.probe.subscribe(f"{BASE}/modem/progress/pop3/get")
 
     data = rig.ok("get", {"id": 1, "save_to": "mail/1.eml"})
 
@@ -183,6 +184,10 @@ def test_get_multipart_with_attachments_saves_the_mail_byte_exact(rig: Rig) -> N
     assert rig.stored_mail_folders() == []
     assert len(rig.server.message_files(rig.user)) == 1
     assert rig.module_session() == ["+POP3IN: NULL"]
+    done = rig.probe.wait_for(
+        f"{BASE}/modem/progress/pop3/get", lambda p: p["stage"] == "done", TIMEOUT
+    )
+    assert (done["bytes"], done["total"], done["percent"]) == (len(raw), len(raw), 100.0)
 
 
 def test_get_html_only_mail_answers_its_text(rig: Rig) -> None:
@@ -247,6 +252,29 @@ def test_bad_login_then_the_next_request_logs_in_cleanly(rig: Rig) -> None:
     assert rig.module_session() == ["+POP3IN: NULL"]
     assert rig.raw_at("AT+POP3SRV?") == ['+POP3SRV: "", "", "", 110']
     assert rig.ok("list", {})["count"] == 1
+
+
+def test_module_failure_words_map_to_stable_codes(rig: Rig) -> None:
+    for word, code in [
+        ("NETWORK ERROR", "pop3_network_error"),
+        ("SERVER ERROR", "pop3_server_error"),
+        ("INVALID UN", "pop3_invalid_user"),
+    ]:
+        rig.emulator.faults.fail_service("pop3", word)  # the login fails with it, once
+        error = rig.error("list", {})
+        assert (error["code"], error["detail"]) == (code, {"module_code": word})
+        assert rig.module_session() == ["+POP3IN: NULL"]
+    assert rig.ok("list", {})["count"] == 0
+
+
+def test_a_session_left_open_in_the_module_is_closed_first(rig: Rig) -> None:
+    rig.raw_at(f'AT+POP3SRV="{POP3_HOST}","{rig.user}","{POP3_PASSWORD}",{rig.server.port}')
+    assert rig.raw_at("AT+POP3IN") == ["+POP3: SUCCESS"]
+    assert rig.module_session() == [f'+POP3IN: "{POP3_HOST}"']
+    rig.server.add_message(rig.user, simple_mail("hello"))
+
+    assert rig.ok("list", {})["count"] == 1
+    assert rig.module_session() == ["+POP3IN: NULL"]
 
 
 def test_failed_get_closes_the_session(rig: Rig) -> None:

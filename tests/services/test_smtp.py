@@ -4,6 +4,7 @@ aiosmtpd on loopback -> MQTT response."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -164,7 +165,10 @@ def test_non_ascii_subject_and_body(room: MailRoom) -> None:
     assert "AT+SMTPBODY" in room.commands()  # not the quoted form: ">>" data mode
 
 
-def test_wrong_password_is_smtp_auth_error(room: MailRoom) -> None:
+def test_wrong_password_is_smtp_auth_error(
+    room: MailRoom, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     wrong = "not-the-Password-42"
     reply = room.send({
         "auth": {"user": "gateway", "password": wrong}, "subject": "x", "body": "y",
@@ -175,6 +179,7 @@ def test_wrong_password_is_smtp_auth_error(room: MailRoom) -> None:
     assert room.server.messages == []
     published = room.everything_published()
     assert wrong.encode() not in published and PASSWORD.encode() not in published
+    assert wrong not in caplog.text and PASSWORD not in caplog.text
 
 
 def test_no_auth_when_the_server_wants_it(room: MailRoom) -> None:
