@@ -21,7 +21,8 @@ from bridge.mqtt.link import MqttLink
 from bridge.mqtt.router import Router
 from bridge.mqtt.topics import Topics
 from bridge.services.base import load_actions
-from bridge.worker import ModemWorker
+from bridge.services.errors import ServiceError
+from bridge.worker import ModemWorker, Outcome, PeriodicJob
 
 log = logging.getLogger("bridge")
 
@@ -67,6 +68,16 @@ class Bridge:
             )
             for ms in settings.modems
         }
+        # POP3 polling: a pop3/check round every poll_interval, announcing new mail as events
+        self.pollers: list[PeriodicJob] = []
+        if settings.pop3.poll_interval > 0 and settings.pop3.server:
+            check = self.actions["pop3/check"]
+            self.pollers = [
+                PeriodicJob(
+                    worker, check, check.model(), settings.pop3.poll_interval, self._polled
+                )
+                for worker in self.workers.values()
+            ]
         # a request may carry a file inline: base64 of inline_limit bytes, plus its fields
         limit = settings.files.inline_limit * 4 // 3 + 64 * 1024
         self.router = Router(
@@ -77,6 +88,11 @@ class Bridge:
             request_limit=limit,
             secrets=secrets,
         )
+
+    @staticmethod
+    def _polled(outcome: Outcome) -> None:
+        if isinstance(outcome, ServiceError):
+            log.warning("POP3 polling failed: %s (%s)", outcome.message, outcome.code)
 
     def _subscriptions(self) -> list[tuple[str, int]]:
         subs = [(self.topics.requests(modem_id), 1) for modem_id in self.modems]
@@ -110,6 +126,8 @@ class Bridge:
             modem.start()
             self.workers[modem_id].start()
             self.faces[modem_id].start()
+        for poller in self.pollers:
+            poller.start()
         self.router.start()
         self.link.start()
 
@@ -117,6 +135,8 @@ class Bridge:
         """Stop taking requests, finish or cancel the running ones, answer queued ones
         `cancelled`, publish offline, disconnect."""
         self.router.close()
+        for poller in self.pollers:
+            poller.stop()
         stoppers = [
             threading.Thread(target=w.stop, args=(self.shutdown_grace,), name=f"stop-{i}")
             for i, w in self.workers.items()

@@ -162,3 +162,50 @@ class ModemWorker:
         except Exception as exc:  # a bug must answer the request, not kill the worker
             log.exception("%s failed", job.action.key)
             return ServiceError(MODEM_ERROR, f"internal error: {type(exc).__name__}")
+
+
+class PeriodicJob:
+    """Submits one internal job every `interval` seconds, and at once on `kick()`, while
+    the modem is online: the status refresh and POP3 polling. A full queue skips a round."""
+
+    def __init__(
+        self,
+        worker: ModemWorker,
+        action: Action,
+        request: Request,
+        interval: float,
+        done: Callable[[Outcome], None],
+    ) -> None:
+        self.worker = worker
+        self.action = action
+        self.request = request
+        self.interval = interval
+        self.done = done
+        self._kick = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._loop, name=f"modem-{worker.modem.id}-{action.key}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def kick(self) -> None:
+        self._kick.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._kick.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._kick.wait(self.interval)
+            self._kick.clear()
+            if self._stop.is_set():
+                return
+            if self.worker.modem.state.state.value != "online":
+                continue
+            label = f"{self.worker.modem.id} {self.action.key} (periodic)"
+            if not self.worker.submit(Job(self.action, self.request, self.done, label=label)):
+                log.info("%s: queue full, round skipped", label)

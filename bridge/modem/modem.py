@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
+from typing import Any
 
 from bridge.at import Urc
 from bridge.at import commands as at
@@ -60,7 +61,8 @@ class ModemOptions:
 
 
 StateListener = Callable[[StateChange], None]
-EventListener = Callable[[str], None]
+EventListener = Callable[..., None]
+"""listener(event_type, **fields)"""
 
 
 class Modem:
@@ -108,8 +110,16 @@ class Modem:
         self._state_listeners.append(listener)
 
     def add_event_listener(self, listener: EventListener) -> None:
-        """Called with `modem_rebooted` when the module restarted on its own."""
+        """Called as listener(event_type, **fields): `modem_rebooted` when the module
+        restarted on its own, and what services report (`new_mail`)."""
         self._event_listeners.append(listener)
+
+    def emit_event(self, event_type: str, **fields: Any) -> None:
+        for listener in self._event_listeners:
+            try:
+                listener(event_type, **fields)
+            except Exception:
+                log.exception("modem %s: event listener failed", self.id)
 
     def wait_online(self, timeout: float) -> bool:
         give_up = time.monotonic() + timeout
@@ -186,11 +196,7 @@ class Modem:
         self._need_init = True
         self._trouble("the module rebooted")
         self._wake.set()
-        for listener in self._event_listeners:
-            try:
-                listener("modem_rebooted")
-            except Exception:
-                log.exception("modem %s: event listener failed", self.id)
+        self.emit_event("modem_rebooted")
 
     def _sleep(self, seconds: float) -> None:
         self._wake.wait(seconds)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +17,7 @@ from bridge.mqtt.topics import Topics
 from bridge.services.base import Action
 from bridge.services.errors import ServiceError
 from bridge.services.info import StatusRequest
-from bridge.worker import Job, ModemWorker, Outcome
+from bridge.worker import ModemWorker, Outcome, PeriodicJob
 
 log = logging.getLogger("bridge.mqtt")
 
@@ -45,23 +44,19 @@ class ModemFace:
         self.topics = topics
         self.modem = modem
         self.worker = worker
-        self._status_action = status_action
-        self._interval = status_interval
         self._secrets = secrets
-        self._refresh = threading.Event()
-        self._stop = threading.Event()
+        self._status = PeriodicJob(
+            worker, status_action, StatusRequest(), status_interval, self._status_done
+        )
         self._last_status: dict[str, Any] | None = None
         self._registered: bool | None = None  # known from the first status or +CREG
-        self._thread = threading.Thread(
-            target=self._status_loop, name=f"modem-{modem.id}-status", daemon=True
-        )
 
     def start(self) -> None:
         self.modem.add_state_listener(self._state_changed)
         self.modem.add_urc_listener(self._urc)
         self.modem.add_urc_listener(self._registration, "+CREG")
         self.modem.add_event_listener(self.publish_event)
-        self._thread.start()
+        self._status.start()
 
     def publish_event(self, event_type: str, **fields: Any) -> None:
         """`<base>/<modem>/event`: what Home Assistant's event entity reads."""
@@ -71,9 +66,7 @@ class ModemFace:
         )
 
     def stop(self) -> None:
-        self._stop.set()
-        self._refresh.set()
-        self._thread.join(timeout=5)
+        self._status.stop()
 
     def publish_all(self) -> None:
         """After (re)connecting: the broker may have lost what it retained."""
@@ -100,7 +93,7 @@ class ModemFace:
     def _state_changed(self, change: StateChange) -> None:
         self.publish_state(change)
         if change.state is ModemState.ONLINE:
-            self._refresh.set()
+            self._status.kick()
 
     def _urc(self, urc: Urc) -> None:
         self._publish(
@@ -117,22 +110,6 @@ class ModemFace:
         self._registered = registered
 
     # -- status ---------------------------------------------------------------------
-
-    def _status_loop(self) -> None:
-        while not self._stop.is_set():
-            self._refresh.wait(self._interval)
-            self._refresh.clear()
-            if self._stop.is_set():
-                return
-            if self.modem.state.state is ModemState.ONLINE:
-                job = Job(
-                    self._status_action,
-                    StatusRequest(),
-                    self._status_done,
-                    label=f"{self.modem.id} status refresh",
-                )
-                if not self.worker.submit(job):
-                    log.info("modem %s: queue full, status refresh skipped", self.modem.id)
 
     def _status_done(self, outcome: Outcome) -> None:
         if isinstance(outcome, ServiceError):

@@ -110,14 +110,13 @@ def _get(
         out = cleanup.enter_context(_spool(target))
         read_back(ctx, stored, out.write, total)
         out.flush()
+        if target is not None:
+            os.replace(out.name, target)  # only a complete mail takes the name
         out.seek(0)
         reader = MailReader()
         while chunk := out.read(READ_CHUNK):
             reader.feed(chunk)
-        summary = reader.close()
-        if target is not None:
-            os.replace(out.name, target)  # only a complete mail takes the name
-    return summary
+        return reader.close()
 
 
 @contextmanager
@@ -149,8 +148,8 @@ def pop3_delete(ctx: ServiceContext, request: Pop3DeleteRequest) -> dict[str, An
 
 @action("pop3", "check", Pop3CheckRequest)
 def pop3_check(ctx: ServiceContext, request: Pop3CheckRequest) -> dict[str, Any]:
-    """One polling round: the mails not announced before. The MQTT layer also publishes
-    each of `new` as a `new_mail` event."""
+    """One polling round: the mails not announced before, each also announced as a
+    `new_mail` event on `<base>/<modem>/event`."""
     current: dict[str, dict[str, Any]] = {}
     twins: dict[str, int] = {}  # identical mails (same sender, date, subject, size) count apart
     with pop3_session(ctx, _validated(ctx, request)) as session:
@@ -164,4 +163,6 @@ def pop3_check(ctx: ServiceContext, request: Pop3CheckRequest) -> dict[str, Any]
     seen = store.load()
     new = [entry for key, entry in current.items() if key not in seen]
     store.replace(set(current))
+    for entry in new:
+        ctx.modem.emit_event("new_mail", **entry)
     return {"count": listing.count, "new": new}

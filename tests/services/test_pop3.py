@@ -155,6 +155,8 @@ def test_list_with_headers(rig: Rig) -> None:
         {"id": 2, "size": len(second)},
     ]
     assert rig.module_session() == ["+POP3IN: NULL"]
+    log = [line.upper() for line in rig.emulator.command_log]
+    assert log.count("AT+POP3OUT") == 2 and "AT+POP3STOP" not in log  # clean logouts
     # the module keeps no account (no password to read back) between requests
     assert rig.raw_at("AT+POP3SRV?") == ['+POP3SRV: "", "", "", 110']
 
@@ -282,6 +284,8 @@ def test_failed_get_closes_the_session(rig: Rig) -> None:
 
     assert error["code"] == "pop3_server_error"
     assert rig.module_session() == ["+POP3IN: NULL"]
+    log = [line.upper() for line in rig.emulator.command_log]
+    assert "AT+POP3STOP" in log and "AT+POP3OUT" not in log  # stopped: nothing deleted
     assert not (rig.bridge.settings.files.dir / "mail" / "5.eml").exists()
     rig.server.add_message(rig.user, simple_mail("after"))
     assert rig.ok("list", {"headers": True})["messages"][0]["subject"] == "after"
@@ -291,8 +295,15 @@ def test_check_announces_each_mail_once(rig: Rig) -> None:
     rig.server.add_message(rig.user, simple_mail("one"))
     rig.server.add_message(rig.user, simple_mail("two"))
 
+    rig.probe.subscribe(f"{BASE}/modem/event")
     first = rig.ok("check", {})
     assert first["count"] == 2
+    events = [rig.probe.wait_for(f"{BASE}/modem/event") for _ in range(2)]
+    assert [(e["event_type"], e["id"], e["subject"]) for e in events] == [
+        ("new_mail", 1, "one"),
+        ("new_mail", 2, "two"),
+    ]
+    assert events[0]["from"] == "Alice Example <alice@example.com>" and events[0]["time"]
     assert [(m["id"], m["subject"]) for m in first["new"]] == [(1, "one"), (2, "two")]
     assert first["new"][0]["from"] == "Alice Example <alice@example.com>"
 
