@@ -11,6 +11,7 @@ from types import TracebackType
 
 from bridge.testservers.lifecycle import ManagedServer
 from bridge.testservers.net import LOOPBACK, free_port, wait_listening
+from bridge.testservers.tls import TestCertificates
 
 
 def mosquitto_binary() -> str:
@@ -24,18 +25,44 @@ def mosquitto_binary() -> str:
 class Mosquitto(ManagedServer):
     """`persistent`: sessions and queued messages survive `restart()` (saved on stop)."""
 
-    def __init__(self, *, port: int | None = None, persistent: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        persistent: bool = False,
+        certificates: TestCertificates | None = None,
+        users: dict[str, str] | None = None,
+    ) -> None:
+        """`certificates`: a TLS listener; `users`: only these may connect (passwords)."""
         self.host = LOOPBACK
         self.port = port or free_port()
         self.persistent = persistent
+        self.certificates = certificates
+        self.users = users
         self._dir = Path(tempfile.mkdtemp(prefix="mosquitto-"))
         self._proc: subprocess.Popen[bytes] | None = None
         self.log_path = self._dir / "mosquitto.log"
 
     def _config(self) -> Path:
-        lines = [
-            f"listener {self.port} {LOOPBACK}",
-            "allow_anonymous true",
+        lines = [f"listener {self.port} {LOOPBACK}"]
+        if self.certificates is not None:
+            lines += [
+                f"cafile {self.certificates.ca_cert}",
+                f"certfile {self.certificates.server_cert}",
+                f"keyfile {self.certificates.server_key}",
+            ]
+        if self.users:
+            passwords = self._dir / "passwords"
+            passwords.write_text("")
+            for user, password in self.users.items():
+                subprocess.run(
+                    ["mosquitto_passwd", "-b", str(passwords), user, password],
+                    check=True, capture_output=True, timeout=30,
+                )
+            lines += ["allow_anonymous false", f"password_file {passwords}"]
+        else:
+            lines.append("allow_anonymous true")
+        lines += [
             f"persistence {'true' if self.persistent else 'false'}",
             f"persistence_location {self._dir}/",
             # as root, mosquitto would switch to the `mosquitto` user and could not write

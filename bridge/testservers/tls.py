@@ -10,6 +10,7 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class TestCertificates:
+    __test__ = False  # not a pytest test class, whatever its name says
     ca_cert: Path  # PEM of the CA, for clients
     server_cert: Path  # PEM chain of the server certificate
     server_key: Path  # PEM private key
