@@ -1,0 +1,315 @@
+"""Home Assistant MQTT discovery (API.md "Home Assistant"): one device per modem.
+
+Classic per-entity configs, retained on `<prefix>/<component>/<unique_id>/config`, are
+published once the modem's IMEI is known (it names the device and every unique_id),
+again on every broker (re)connect, and again a short random while after Home
+Assistant announces `online` on `<prefix>/status` (so a fleet of bridges does not
+answer all at once). Which config topics were published is kept in
+`<state_dir>/discovery.json`, so the entities of a modem that left the config, or
+that no longer exist (POP3 polling turned off, another module in the slot), are
+removed with an empty retained config.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bridge.config import Settings
+from bridge.modem import Modem, ModemState
+from bridge.modem.initialise import Identity
+from bridge.modem.modem import StateChange
+from bridge.mqtt.link import Inbound, MqttLink
+from bridge.mqtt.notify import BUTTONS, NOTIFY_KEY, button_topic, notify_topic
+from bridge.mqtt.topics import Topics
+
+log = logging.getLogger("bridge.mqtt.discovery")
+
+STATE_FILE = "discovery.json"
+EVENT_TYPES = ("new_mail", "modem_rebooted", "network_lost", "network_back")
+STATE_TEMPLATE = "{{ value_json.state }}"
+REPUBLISH_DELAY = (0.5, 3.0)  # seconds after Home Assistant's `online`
+
+
+def mail_topic(topics: Topics, modem: str) -> str:
+    """Retained `{"count": N, "updated": TIME}` from POP3 polling (the mail count sensor)."""
+    return f"{topics.base}/{modem}/mail"
+
+
+def unique_id(identity: Identity, key: str) -> str:
+    return f"sim5360_{identity.imei}_{key}"
+
+
+def polling_on(settings: Settings) -> bool:
+    """The daemon's condition for POP3 polling, and so for the mail count sensor."""
+    return settings.pop3.poll_interval > 0 and bool(settings.pop3.server)
+
+
+def entity_configs(
+    topics: Topics, settings: Settings, modem_id: str, identity: Identity
+) -> dict[str, dict[str, Any]]:
+    """config topic -> discovery config, for every entity of one modem."""
+    prefix = settings.homeassistant.discovery_prefix
+    device = {
+        "identifiers": [f"sim5360_{identity.imei}"],
+        "name": f"SIM5360 {modem_id}",
+        "manufacturer": "SIMCom",
+        "model": identity.model,
+        "sw_version": identity.revision,
+    }
+    availability = [
+        {
+            "topic": topic,
+            "value_template": STATE_TEMPLATE,
+            "payload_available": "online",
+            "payload_not_available": "offline",
+        }
+        for topic in (topics.bridge_state, topics.state(modem_id))
+    ]
+    status = topics.status(modem_id)
+    entities: list[tuple[str, str, dict[str, Any]]] = [
+        ("binary_sensor", "online", {
+            "name": "Connectivity",
+            "device_class": "connectivity",
+            "entity_category": "diagnostic",
+            "state_topic": topics.state(modem_id),
+            # recovering and offline are both "not connected"
+            "value_template": "{{ 'ON' if value_json.state == 'online' else 'OFF' }}",
+        }),
+        ("sensor", "signal", {
+            "name": "Signal strength",
+            "device_class": "signal_strength",
+            "unit_of_measurement": "dBm",
+            "state_class": "measurement",
+            "entity_category": "diagnostic",
+            "state_topic": status,
+            "value_template": "{{ value_json.signal_dbm }}",
+        }),
+        ("sensor", "registration", {
+            "name": "Network registration",
+            "icon": "mdi:radio-tower",
+            "entity_category": "diagnostic",
+            "state_topic": status,
+            "value_template": "{{ value_json.registration }}",
+        }),
+        ("sensor", "operator", {
+            "name": "Operator",
+            "icon": "mdi:sim",
+            "entity_category": "diagnostic",
+            "state_topic": status,
+            "value_template": "{{ value_json.operator }}",
+        }),
+        ("sensor", "last_email", {
+            "name": "Last e-mail",
+            "icon": "mdi:email-check",
+            "state_topic": topics.response(modem_id, NOTIFY_KEY),
+            "value_template": (
+                "{{ 'ok' if value_json.status == 'ok' else value_json.error.code }}"
+            ),
+        }),
+        ("notify", "email", {
+            "name": "E-mail",
+            "command_topic": notify_topic(topics, modem_id),
+            "qos": 1,
+        }),
+        ("button", "check_mail", {
+            "name": "Check mail",
+            "icon": "mdi:email-sync",
+            "command_topic": button_topic(topics, modem_id, "check_mail"),
+            "qos": 1,
+        }),
+        ("button", "restart", {
+            "name": "Restart modem",
+            "device_class": "restart",
+            "entity_category": "config",
+            "command_topic": button_topic(topics, modem_id, "restart"),
+            "qos": 1,
+        }),
+        ("event", "event", {
+            "name": "Events",
+            "state_topic": topics.event(modem_id),
+            "event_types": list(EVENT_TYPES),
+        }),
+    ]
+    if polling_on(settings):
+        entities.append(("sensor", "mail_count", {
+            "name": "Messages on server",
+            "icon": "mdi:email-multiple",
+            "state_class": "measurement",
+            "state_topic": mail_topic(topics, modem_id),
+            "value_template": "{{ value_json.count }}",
+        }))
+    assert set(BUTTONS) <= {key for _, key, _ in entities}  # every button has an entity
+    configs: dict[str, dict[str, Any]] = {}
+    for component, key, fields in entities:
+        uid = unique_id(identity, key)
+        configs[f"{prefix}/{component}/{uid}/config"] = {
+            **fields,
+            "unique_id": uid,
+            "device": device,
+            "availability": availability,
+            "availability_mode": "all",
+        }
+    return configs
+
+
+class PublishedConfigs:
+    """`<state_dir>/discovery.json`: modem id -> the config topics published for it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> dict[str, list[str]]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            # forgetting them only means stale entities are not removed
+            log.warning("ignoring unreadable %s: %s", self.path.name, exc)
+            return {}
+        modems = data.get("modems") if isinstance(data, dict) else None
+        if not isinstance(modems, dict):
+            return {}
+        return {
+            str(modem): [t for t in topics if isinstance(t, str)]
+            for modem, topics in modems.items()
+            if isinstance(topics, list)
+        }
+
+    def save(self, modems: dict[str, list[str]]) -> None:
+        """Atomically: a crash leaves the old file or the new one."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".discovery-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump({"modems": modems}, out, indent=1, sort_keys=True)
+            os.replace(temp, self.path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+
+
+class Discovery:
+    """Publishes and removes the discovery configs on a thread of its own, so that the
+    listeners (supervisor, paho and router threads) only mark work to do."""
+
+    def __init__(
+        self, link: MqttLink, topics: Topics, settings: Settings, modems: dict[str, Modem]
+    ) -> None:
+        self.link = link
+        self.topics = topics
+        self.settings = settings
+        self.modems = modems
+        self.prefix = settings.homeassistant.discovery_prefix
+        self.store = PublishedConfigs(settings.files.state_dir / STATE_FILE)
+        self._cond = threading.Condition()
+        self._due: set[str] = set()  # modems whose configs are to be (re)published
+        self._sweep = False  # remove the entities of modems that left the config
+        self._republish_at: float | None = None
+        self._published: dict[str, str] = {}  # modem -> IMEI, since the last (re)connect
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="ha-discovery", daemon=True)
+
+    @property
+    def status_topic(self) -> str:
+        return f"{self.prefix}/status"
+
+    def subscriptions(self) -> list[tuple[str, int]]:
+        return [(self.status_topic, 1)]
+
+    def start(self) -> None:
+        """Before the modems start, so that no first `online` is missed."""
+        for modem in self.modems.values():
+            modem.add_state_listener(lambda change, m=modem.id: self._state_changed(m, change))
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._thread.join(timeout=5)
+
+    def connected(self) -> None:
+        """On every broker (re)connect: the broker may have lost what it retained."""
+        with self._cond:
+            self._published.clear()
+            self._due.update(self.modems)
+            self._sweep = True
+            self._cond.notify_all()
+
+    def heard(self, message: Inbound) -> None:
+        """Home Assistant (re)started: publish everything again after a random delay;
+        more `online`s within it do not add rounds."""
+        if message.topic != self.status_topic or message.payload.strip() != b"online":
+            return
+        with self._cond:
+            if self._republish_at is None:
+                self._republish_at = time.monotonic() + random.uniform(*REPUBLISH_DELAY)
+                self._cond.notify_all()
+
+    def _state_changed(self, modem_id: str, change: StateChange) -> None:
+        if change.state is ModemState.ONLINE:
+            with self._cond:
+                self._due.add(modem_id)
+                self._cond.notify_all()
+
+    # -- the discovery thread -------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping and not self._work_ready():
+                    wait = None
+                    if self._republish_at is not None:
+                        wait = max(0.0, self._republish_at - time.monotonic())
+                    self._cond.wait(wait)
+                if self._stopping:
+                    return
+                if self._republish_at is not None and time.monotonic() >= self._republish_at:
+                    self._republish_at = None
+                    self._published.clear()
+                    self._due.update(self.modems)
+                due, self._due = self._due, set()
+                sweep, self._sweep = self._sweep, False
+            try:
+                self._publish(due, sweep)
+            except Exception:  # the thread must outlive a bug or a full disk
+                log.exception("publishing the discovery configs failed")
+
+    def _work_ready(self) -> bool:
+        late = self._republish_at is not None and time.monotonic() >= self._republish_at
+        return bool(self._due) or self._sweep or late
+
+    def _publish(self, due: set[str], sweep: bool) -> None:
+        recorded = self.store.load()
+        before = {modem: list(topics) for modem, topics in recorded.items()}
+        if sweep:
+            for modem_id in sorted(set(recorded) - set(self.modems)):
+                log.info("removing the Home Assistant entities of modem %s", modem_id)
+                self._clear(recorded.pop(modem_id))
+        for modem_id in sorted(due):
+            identity = self.modems[modem_id].identity
+            if identity is None or self._published.get(modem_id) == identity.imei:
+                continue  # not online yet (it is published when it is), or done already
+            configs = entity_configs(self.topics, self.settings, modem_id, identity)
+            self._clear(sorted(set(recorded.get(modem_id, [])) - set(configs)))
+            for topic, config in configs.items():
+                self.link.publish(topic, json.dumps(config).encode(), qos=1, retain=True)
+            recorded[modem_id] = sorted(configs)
+            self._published[modem_id] = identity.imei
+            log.info("published %d Home Assistant entities of modem %s", len(configs), modem_id)
+        if recorded != before:
+            self.store.save(recorded)
+
+    def _clear(self, config_topics: list[str]) -> None:
+        """An empty retained config removes the entity from Home Assistant."""
+        for topic in config_topics:
+            self.link.publish(topic, b"", qos=1, retain=True)

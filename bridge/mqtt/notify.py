@@ -1,0 +1,129 @@
+"""Home Assistant's command topics: the notify entity's messages and the buttons' presses.
+
+Each becomes an ordinary request handed to the Router, as if it had arrived on
+`<base>/<modem>/request/<service>/<action>`: the same validation, queue, progress and
+response topic as any other request, so nothing here talks to a modem.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from bridge.config import Settings
+from bridge.mqtt.link import Inbound
+from bridge.mqtt.router import ReplyTarget, Router
+from bridge.mqtt.topics import Topics
+from bridge.services.errors import INVALID_REQUEST, ServiceError
+
+log = logging.getLogger("bridge.mqtt")
+
+NOTIFY_KEY = "smtp/send"
+# button -> the action its press runs (with an empty request)
+BUTTONS = {"check_mail": "pop3/check", "restart": "modem/restart"}
+# what a JSON-object message may set; `transaction` is the envelope's, for automations
+NOTIFY_FIELDS = frozenset({"subject", "body", "to", "transaction"})
+
+
+def notify_topic(topics: Topics, modem: str) -> str:
+    return f"{topics.base}/{modem}/notify"
+
+
+def button_topic(topics: Topics, modem: str, button: str) -> str:
+    return f"{topics.base}/{modem}/button/{button}"
+
+
+def _invalid(field: str, reason: str) -> ServiceError:
+    return ServiceError(
+        INVALID_REQUEST, f"{field}: {reason}", {"errors": [{"field": field, "reason": reason}]}
+    )
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    """The message as a JSON object, or None when it is plain text."""
+    stripped = text.strip()
+    if not stripped.startswith("{"):
+        return None
+    try:
+        value = json.loads(stripped)
+    except ValueError:
+        return None  # "{ not json" is a message like any other
+    return value if isinstance(value, dict) else None
+
+
+def notify_request(payload: bytes, subject: str) -> dict[str, Any]:
+    """The smtp/send request for a notify message: Home Assistant sends only the message
+    (it drops the title), so the message is the body and `subject` the subject; a JSON
+    object may set subject, body and to instead. Recipients default to `[smtp] to`
+    through smtp/send itself. Raises ServiceError(invalid_request)."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _invalid("message", "is not UTF-8") from None
+    fields = _json_object(text)
+    if fields is None:
+        return {"subject": subject, "body": text}
+    unknown = sorted(set(fields) - NOTIFY_FIELDS)
+    if unknown:
+        reason = "not a notify field (subject, body, to)"
+        raise ServiceError(
+            INVALID_REQUEST,
+            f"invalid notify message: {', '.join(unknown)}",
+            {"errors": [{"field": name, "reason": reason} for name in unknown]},
+        )
+    request: dict[str, Any] = {"subject": subject, "body": "", **fields}
+    if isinstance(request.get("to"), str):
+        request["to"] = [request["to"]]  # one address is the common case
+    return request
+
+
+class Commands:
+    """Maps the notify and button topics of every modem onto requests for the Router."""
+
+    def __init__(self, topics: Topics, settings: Settings, router: Router) -> None:
+        self.topics = topics
+        self.settings = settings
+        self.router = router
+        self._targets: dict[str, tuple[str, str]] = {}  # topic -> (modem, command)
+        for ms in settings.modems:
+            self._targets[notify_topic(topics, ms.id)] = (ms.id, "notify")
+            for button in BUTTONS:
+                self._targets[button_topic(topics, ms.id, button)] = (ms.id, button)
+
+    def subscriptions(self) -> list[tuple[str, int]]:
+        return [(topic, 1) for topic in self._targets]
+
+    def handle(self, message: Inbound) -> None:
+        """On the router's thread: ignore what is not a command topic."""
+        target = self._targets.get(message.topic)
+        if target is None:
+            return
+        modem, command = target
+        if command != "notify":
+            log.info("modem %s: button %s pressed", modem, command)
+            self._request(modem, BUTTONS[command], {}, message)
+            return
+        try:
+            body = notify_request(message.payload, self.settings.smtp.notify_subject)
+        except ServiceError as exc:
+            reply = ReplyTarget(
+                topic=message.response_topic or self.topics.response(modem, NOTIFY_KEY),
+                progress_topic=self.topics.progress(modem, NOTIFY_KEY),
+                correlation_data=message.correlation_data,
+                transaction=None,
+                pooled=False,
+            )
+            self.router.answer(reply, exc, None)
+            return
+        self._request(modem, NOTIFY_KEY, body, message)
+
+    def _request(self, modem: str, key: str, body: dict[str, Any], message: Inbound) -> None:
+        # an MQTT 5 Response Topic on the command is honoured like on a request
+        request = Inbound(
+            topic=f"{self.topics.base}/{modem}/request/{key}",
+            payload=json.dumps(body).encode(),
+            response_topic=message.response_topic,
+            correlation_data=message.correlation_data,
+        )
+        self.router.handle(request)
