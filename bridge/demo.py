@@ -19,10 +19,14 @@ from contextlib import ExitStack
 from email.message import EmailMessage
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from bridge.config import load_settings
 from bridge.daemon import Bridge
 from bridge.log import configure_logging
+
+if TYPE_CHECKING:
+    from bridge.testservers.smtp import SmtpTestServer
 
 HOSTS = ("smtp.example.com", "pop3.example.com", "ftp.example.com", "www.example.com")
 USER = "demo"
@@ -167,10 +171,32 @@ def main(args: argparse.Namespace) -> int:
         ready = bridge.link.connected.wait(15) and bridge.modems["modem"].wait_online(15)
         _banner(broker.port, http.port, https.port, work, sorted(bridge.actions), ready)
         sys.stdout.flush()
+        watcher = threading.Thread(
+            target=_show_mail, args=(smtp, work / "smtp-received", stop), daemon=True
+        )
+        watcher.start()
         stop.wait(args.duration)
+        stop.set()
     if args.dir is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def _show_mail(smtp: SmtpTestServer, folder: Path, stop: threading.Event) -> None:
+    """Say what the local SMTP server receives, and keep each message as a file."""
+    folder.mkdir(exist_ok=True)
+    shown = 0
+    while not stop.is_set():
+        try:
+            mail = smtp.wait_for_message(shown + 1, timeout=0.5)
+        except TimeoutError:
+            continue
+        shown += 1
+        path = folder / f"{shown}.eml"
+        path.write_bytes(mail.data)
+        msg = mail.message()
+        print(f"SMTP server received: {msg['subject']!r} from {mail.mail_from} "
+              f"to {', '.join(mail.rcpt_tos)} -> {path}", flush=True)
 
 
 def _banner(mqtt: int, http: int, https: int, work: Path, actions: list[str],

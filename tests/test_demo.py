@@ -46,6 +46,12 @@ def test_demo_runs_and_answers(tmp_path: Path) -> None:
         try:
             reply = probe.request("sim5360", "modem/status", {})
             assert reply["status"] == "ok" and reply["data"]["model"] == "SIMCOM_SIM5360E"
+            sent = probe.request(
+                "sim5360", "smtp/send", {"subject": "From the demo test", "body": "hi"}
+            )
+            assert sent["status"] == "ok", sent
+            line = proc.stdout.readline()  # the demo tells what its SMTP server received
+            assert "SMTP server received: 'From the demo test'" in line, line
         finally:
             probe.close()
         proc.send_signal(signal.SIGINT)
