@@ -23,6 +23,7 @@ pytest: venv
 
 bench: venv
 	$(PY) bench/parser.py
+	$(PY) bench/engine.py
 
 # Debian packages the servers and the broker come from; installed only when missing.
 deps:

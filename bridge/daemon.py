@@ -4,6 +4,7 @@ and shuts down cleanly on SIGTERM/SIGINT."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import signal
@@ -16,8 +17,10 @@ from bridge.config import ConfigError, Settings, load_settings
 from bridge.files import FilesArea
 from bridge.log import configure_logging, redact
 from bridge.modem import Modem, ModemOptions
-from bridge.mqtt.face import ModemFace
-from bridge.mqtt.link import MqttLink
+from bridge.mqtt.discovery import Discovery, mail_topic
+from bridge.mqtt.face import ModemFace, now_iso
+from bridge.mqtt.link import Inbound, MqttLink
+from bridge.mqtt.notify import Commands
 from bridge.mqtt.router import Router
 from bridge.mqtt.topics import Topics
 from bridge.services.base import load_actions
@@ -74,9 +77,13 @@ class Bridge:
             check = self.actions["pop3/check"]
             self.pollers = [
                 PeriodicJob(
-                    worker, check, check.model(), settings.pop3.poll_interval, self._polled
+                    worker,
+                    check,
+                    check.model(),
+                    settings.pop3.poll_interval,
+                    functools.partial(self._polled, modem_id),
                 )
-                for worker in self.workers.values()
+                for modem_id, worker in self.workers.items()
             ]
         # a request may carry a file inline: base64 of inline_limit bytes, plus its fields
         limit = settings.files.inline_limit * 4 // 3 + 64 * 1024
@@ -87,17 +94,35 @@ class Bridge:
             self.workers,
             request_limit=limit,
             secrets=secrets,
+            other=self._other,
         )
+        # Home Assistant: discovery configs, and its notify/button command topics
+        self.discovery: Discovery | None = None
+        self.commands: Commands | None = None
+        if settings.homeassistant.discovery:
+            self.discovery = Discovery(self.link, self.topics, settings, self.modems)
+            self.commands = Commands(self.topics, settings, self.router)
 
-    @staticmethod
-    def _polled(outcome: Outcome) -> None:
+    def _polled(self, modem_id: str, outcome: Outcome) -> None:
         if isinstance(outcome, ServiceError):
             log.warning("POP3 polling failed: %s (%s)", outcome.message, outcome.code)
+            return
+        count = json.dumps({"count": outcome.get("count"), "updated": now_iso()}).encode()
+        self.link.publish(mail_topic(self.topics, modem_id), count, retain=True)
+
+    def _other(self, message: Inbound) -> None:
+        """What the router does not take: Home Assistant's status and commands."""
+        if self.discovery is not None:
+            self.discovery.heard(message)
+        if self.commands is not None:
+            self.commands.handle(message)
 
     def _subscriptions(self) -> list[tuple[str, int]]:
         subs = [(self.topics.requests(modem_id), 1) for modem_id in self.modems]
         if self.settings.pool.enabled:
             subs.append((self.topics.shared_jobs, 1))
+        if self.discovery is not None and self.commands is not None:
+            subs += self.discovery.subscriptions() + self.commands.subscriptions()
         return subs
 
     def _connected(self) -> None:
@@ -106,6 +131,8 @@ class Bridge:
         self.link.publish(self.topics.bridge_info, json.dumps(self.info()).encode(), retain=True)
         for face in self.faces.values():
             face.publish_all()
+        if self.discovery is not None:
+            self.discovery.connected()
 
     def info(self) -> dict[str, object]:
         info = {
@@ -114,7 +141,7 @@ class Bridge:
             "actions": sorted(self.actions),
             "features": {
                 "pool": self.settings.pool.enabled,
-                "homeassistant_discovery": False,
+                "homeassistant_discovery": self.settings.homeassistant.discovery,
             },
             "config": self.settings.redacted(),
         }
@@ -122,6 +149,8 @@ class Bridge:
         return clean
 
     def start(self) -> None:
+        if self.discovery is not None:
+            self.discovery.start()  # before the modems: it listens for their `online`
         for modem_id, modem in self.modems.items():
             modem.start()
             self.workers[modem_id].start()
@@ -154,6 +183,8 @@ class Bridge:
         if self.link.connected.is_set():
             info.wait_for_publish(timeout=5)  # the will is not sent on a clean disconnect
         self.router.join(timeout=2)
+        if self.discovery is not None:
+            self.discovery.stop()
         self.link.stop()
 
 

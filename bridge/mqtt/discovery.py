@@ -12,6 +12,7 @@ removed with an empty retained config.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ from bridge.modem import Modem, ModemState
 from bridge.modem.initialise import Identity
 from bridge.modem.modem import StateChange
 from bridge.mqtt.link import Inbound, MqttLink
-from bridge.mqtt.notify import BUTTONS, NOTIFY_KEY, button_topic, notify_topic
+from bridge.mqtt.notify import NOTIFY_KEY, button_topic, notify_topic
 from bridge.mqtt.topics import Topics
 
 log = logging.getLogger("bridge.mqtt.discovery")
@@ -146,7 +147,6 @@ def entity_configs(
             "state_topic": mail_topic(topics, modem_id),
             "value_template": "{{ value_json.count }}",
         }))
-    assert set(BUTTONS) <= {key for _, key, _ in entities}  # every button has an entity
     configs: dict[str, dict[str, Any]] = {}
     for component, key, fields in entities:
         uid = unique_id(identity, key)
@@ -228,7 +228,7 @@ class Discovery:
     def start(self) -> None:
         """Before the modems start, so that no first `online` is missed."""
         for modem in self.modems.values():
-            modem.add_state_listener(lambda change, m=modem.id: self._state_changed(m, change))
+            modem.add_state_listener(functools.partial(self._state_changed, modem.id))
         self._thread.start()
 
     def stop(self) -> None:

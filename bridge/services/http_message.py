@@ -43,9 +43,9 @@ class OutgoingRequest:
         self.conn = conn
         self.progress = progress
         headers = [
-            *plan.headers,
-            ("Content-Length", str(plan.body.size).encode("ascii")),
-            ("Connection", b"close"),
+            *((name.encode("ascii"), value) for name, value in plan.headers),
+            (b"Content-Length", str(plan.body.size).encode("ascii")),
+            (b"Connection", b"close"),
         ]
         try:
             head = conn.send(h11.Request(method=plan.method, target=plan.target, headers=headers))
@@ -181,17 +181,17 @@ class ResponseReader:
         """The response's data for the reply, once the transfer is over."""
         if self.error is not None:
             raise self.error
-        if self.head is None or not self.complete:
-            raise ServiceError(
-                BAD_RESPONSE, "the connection closed before the whole response arrived",
-                {"received": self.sink.count},
-            )
-        if self.sink.overflow:
+        if self.sink.overflow:  # first: an https transfer stops as soon as it overflows
             raise ServiceError(
                 TOO_LARGE,
                 f"the response body is over files.inline_limit ({self.sink.limit} bytes); "
                 "use save_to",
                 {"limit": self.sink.limit},
+            )
+        if self.head is None or not self.complete:
+            raise ServiceError(
+                BAD_RESPONSE, "the connection closed before the whole response arrived",
+                {"received": self.sink.count},
             )
         self.sink.commit()
         head = self.head
@@ -226,7 +226,7 @@ class ResponseReader:
 def _head(event: h11.Response) -> ResponseHead:
     headers: dict[str, str] = {}
     names: dict[str, str] = {}  # lower-case name -> the spelling first seen
-    for raw_name, _, raw_value in event.headers.raw_items():
+    for raw_name, raw_value in event.headers.raw_items():
         name = raw_name.decode("ascii", "replace")
         value = raw_value.decode("utf-8", "replace")  # latin-1 text is rare; never raise
         key = names.setdefault(name.lower(), name)

@@ -1,0 +1,173 @@
+"""ftps/* (seed chapter 8, with ERRATA's spellings): the module's explicit-TLS FTP client.
+
+A request acquires the stack (AT+CFTPSSTART), logs in (the 4-argument AT+CFTPSLOGIN),
+works, and always logs out and stops the stack again, also after a failure, so the
+module is never left holding a session. Uploads go in pieces of at most 1024 bytes
+(AT+CFTPSPUT="<path>",<len>, then AT+CFTPSPUT=<len>, each after its `>`), and the bare
+AT+CFTPSPUT commits them and reports `+CFTPSPUT: <result>`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+from bridge.at import commands as at
+from bridge.config import FtpSettings, Settings
+from bridge.modem import Exchange
+from bridge.modem.exchange import Verdict
+from bridge.services.efs import invalid
+from bridge.services.errors import MODEM_ERROR, ServiceError
+from bridge.services.ftp_common import (
+    OPERATION_SILENCE,
+    SETTING_TIMEOUT,
+    PutSource,
+    RemoteFiles,
+    ResultCodes,
+    param,
+    port,
+    register_actions,
+    text,
+)
+
+log = logging.getLogger("bridge.services.ftps")
+
+PUT_PIECE = 1024  # bytes per AT+CFTPSPUT (V2.02; ERRATA)
+PUT_RESULTS = ("+CFTPSPUT:", "+CFTPSSPUT:")  # the seed's example spells it the second way
+
+# ERRATA "Result codes": FTPS <err> 1-10.
+FTPS_CODES = ResultCodes("FTPS", {
+    1: ("ftps_ssl_verify_alert", "SSL verify alert"),
+    2: ("ftps_unknown_error", "Unknown FTPS error"),
+    3: ("ftps_busy", "FTPS task is busy"),
+    4: ("ftps_server_closed", "FTPS server closed the connection"),
+    5: ("ftps_timeout", "FTPS timeout"),
+    6: ("ftps_transfer_failed", "Failed to transfer data"),
+    7: ("ftps_memory_error", "Memory error"),
+    8: ("ftps_invalid_parameter", "Invalid parameter"),
+    9: ("ftps_rejected", "FTPS command rejected by server"),
+    10: ("ftps_network_error", "Network error"),
+})
+
+
+def _command(name: str, timeout: float = SETTING_TIMEOUT) -> Exchange:
+    return Exchange(at.execute(name), info=(name,), timeout=timeout, name=f"AT{name}")
+
+
+class FtpsFiles(RemoteFiles):
+    """Chapter 8's commands inside one logged-in session."""
+
+    prefix = "+CFTPS"
+    results = FTPS_CODES
+    empty_upload = False  # CFTPSPUT takes 1..1024 bytes per call: nothing opens no file
+
+    def prepare(self) -> None:
+        account = self.account
+        if not account.passive:
+            raise invalid("passive", "the module's FTPS client only makes passive connections")
+        password = account.password.get_secret_value()
+        self._login = Exchange(
+            at.write(
+                "+CFTPSLOGIN",
+                text(account.server, "server"),
+                port(account.port),
+                text(account.user, "user"),
+                text(password, "password", allow_empty=True),
+            ),
+            info=("+CFTPSLOGIN",),
+            timeout=OPERATION_SILENCE,
+            name="AT+CFTPSLOGIN",  # what logs and errors show: never the password
+        )
+        kind = param(lambda: at.token("I" if account.binary else "A", field="type"))
+        self._type = Exchange(at.write("+CFTPSTYPE", kind), info=("+CFTPSTYPE",),
+                              timeout=SETTING_TIMEOUT, name="AT+CFTPSTYPE")
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        self._start()
+        try:
+            self._checked(self._login, "+CFTPSLOGIN")
+            try:
+                self._checked(self._type, "+CFTPSTYPE")
+                yield
+            finally:
+                self._end("+CFTPSLOGOUT")
+        finally:
+            self._end("+CFTPSSTOP")
+
+    def _start(self) -> None:
+        """AT+CFTPSSTART; refused while a stack is still held (a request that could not
+        stop it), which is then stopped and started afresh."""
+        start = _command("+CFTPSSTART")
+        if self.ctx.run(start).final.ok:
+            return
+        self.ctx.run(_command("+CFTPSSTOP"))
+        self._checked(start, "+CFTPSSTART")
+
+    def _checked(self, exchange: Exchange, name: str) -> None:
+        reply = self.ctx.run(exchange)
+        result = reply.first(f"{name}:")
+        if not reply.final.ok or (result is not None and result.strip() != "0"):
+            raise self.results.from_reply(exchange, reply, name)
+
+    def _end(self, name: str) -> None:
+        """Logout or stop, whatever happened before; a failure here is only logged, so
+        the request's own error is the one reported."""
+        try:
+            reply = self.quietly().run(_command(name))
+        except ServiceError as exc:
+            log.warning("AT%s failed: %s", name, exc.code)
+            return
+        if not reply.final.ok:
+            log.warning("AT%s failed: %s", name, reply.final.detail or reply.final.kind.value)
+
+    def delete(self, path: at.Param) -> None:
+        """AT+CFTPSDELE as every manual has it; the seed's AT+CFTPSDEL when that is ERROR."""
+        try:
+            self.at_once("+CFTPSDELE", path)
+        except ServiceError as exc:
+            if exc.code != MODEM_ERROR:
+                raise
+            self.at_once("+CFTPSDEL", path)
+
+    def put(self, path: at.Param, source: PutSource) -> None:
+        first = True
+        with source.chunks() as chunks:
+            for chunk in chunks:
+                for start in range(0, len(chunk), PUT_PIECE):
+                    piece = chunk[start:start + PUT_PIECE]
+                    size = at.integer(len(piece), field="size", low=1, high=PUT_PIECE)
+                    params = (path, size) if first else (size,)
+                    exchange = Exchange(
+                        at.write("+CFTPSPUT", *params), info=("+CFTPSPUT",),
+                        timeout=OPERATION_SILENCE, send_on=">", payload=[piece],
+                        name="AT+CFTPSPUT",
+                    )
+                    reply = self.ctx.run(exchange)
+                    if not reply.final.ok:
+                        raise self.results.from_reply(exchange, reply, "+CFTPSPUT")
+                    first = False
+        self._commit()
+
+    def _commit(self) -> None:
+        """The bare AT+CFTPSPUT: OK, then the upload's result once the server has it."""
+
+        def follow(line: str) -> Verdict:
+            return Verdict.DONE if line.startswith(PUT_RESULTS) else Verdict.IGNORE
+
+        exchange = Exchange(at.execute("+CFTPSPUT"), info=("+CFTPSPUT",),
+                            timeout=OPERATION_SILENCE, follow=follow, name="AT+CFTPSPUT")
+        reply = self.ctx.run(exchange)
+        if not reply.final.ok:
+            raise self.results.from_reply(exchange, reply, "+CFTPSPUT")
+        result = (reply.completion or "").split(":", 1)[-1].strip()
+        if result != "0":
+            raise self.results.failure(result, exchange.label())
+
+
+def _defaults(settings: Settings) -> FtpSettings:
+    return settings.ftps
+
+
+register_actions("ftps", FtpsFiles, _defaults)

@@ -1,0 +1,120 @@
+"""http/request (seed chapters 6 and 7): one HTTP/1.1 exchange through the module,
+http:// with AT+CHTTPACT here, https:// with AT+CHTTPS* (bridge/services/https.py).
+
+AT+CHTTPACT="<host>",<port> -> `+CHTTPACT: REQUEST` -> the request, escaped, ended by
+a lone Ctrl-Z -> OK -> `+CHTTPACT: DATA,<len>` blocks -> `+CHTTPACT: 0`. The module
+relays raw bytes both ways; h11 frames the request and reads the response.
+
+Errors (seed table 6.2; `detail.module_code` carries the number): 220 http_unknown_error,
+221 http_busy, 222 http_resolve_failed, 223 http_timeout, 224 http_transfer_failed,
+225 http_memory_error, 226 http_invalid_parameter, 227 http_network_error; a response
+that is not HTTP, or cut short, is http_bad_response. A 4xx or 5xx from the server is
+no error: its status is the answer.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any
+
+import h11
+
+from bridge.at import DataBlock, FinalResult, Urc
+from bridge.at import commands as at
+from bridge.at.datamode import escaped_stream
+from bridge.modem import Exchange
+from bridge.modem.exchange import Verdict
+from bridge.services.base import ServiceContext, action, module_error
+from bridge.services.errors import MODEM_ERROR, ServiceError
+from bridge.services.http_message import BodySink, OutgoingRequest, ResponseReader
+from bridge.services.http_models import HttpPlan, HttpRequestRequest, plan
+from bridge.services.https import https_exchange
+
+REQUEST_LINE = "+CHTTPACT: REQUEST"
+
+# <err> of seed table 6.2 -> (code, message); the texts are what AT+CMEE=2 shows.
+ERRORS: dict[int, tuple[str, str]] = {
+    220: ("http_unknown_error", "Unknown error for HTTP"),
+    221: ("http_busy", "HTTP task is busy"),
+    222: ("http_resolve_failed", "Failed to resolve server address"),
+    223: ("http_timeout", "HTTP timeout"),
+    224: ("http_transfer_failed", "Failed to transfer data"),
+    225: ("http_memory_error", "Memory error"),
+    226: ("http_invalid_parameter", "Invalid parameter"),
+    227: ("http_network_error", "Network error"),
+}
+_BY_TEXT = {text.lower(): number for number, (_, text) in ERRORS.items()}
+
+
+@action("http", "request", HttpRequestRequest)
+def http_request(ctx: ServiceContext, request: HttpRequestRequest) -> dict[str, Any]:
+    checked = plan(request, ctx.files)  # before any AT command
+    with ExitStack() as stack:
+        conn = h11.Connection(our_role=h11.CLIENT)
+        outgoing = OutgoingRequest(checked, conn, ctx.progress)
+        sink = BodySink(checked.save_to, ctx.settings.files.inline_limit, stack)
+        reader = ResponseReader(conn, sink, ctx.progress)
+        ctx.progress("connecting", None, None)
+        if checked.secure:
+            https_exchange(ctx, checked, outgoing, reader, stack)
+        else:
+            _chttpact(ctx, checked, outgoing, reader, stack)
+        if outgoing.body_short:
+            raise ServiceError(
+                MODEM_ERROR, "body_file changed or failed to read while it was sent",
+                {"field": "body_file"},
+            )
+        return reader.result(ctx.files)
+
+
+def _chttpact(
+    ctx: ServiceContext,
+    checked: HttpPlan,
+    outgoing: OutgoingRequest,
+    reader: ResponseReader,
+    stack: ExitStack,
+) -> None:
+    def on_data(block: DataBlock) -> None:
+        reader.feed(block.payload)
+
+    exchange = Exchange(
+        at.write("+CHTTPACT", checked.host, checked.port),
+        info=("+CHTTPACT",),
+        timeout=checked.timeout,  # the longest the module may stay silent
+        send_on=REQUEST_LINE,
+        payload=escaped_stream(outgoing.chunks(stack)),
+        follow=_result,
+        on_data=on_data,
+        name="AT+CHTTPACT",
+    )
+    reply = ctx.run(exchange)
+    if not reply.final.ok:
+        raise _refused(exchange, reply.final)
+    value = Urc(reply.completion or "").value
+    if not value.isdigit():
+        raise module_error(exchange, reply.final)
+    if value != "0":
+        raise failure(int(value))
+    reader.finish()  # the module reports 0 when the server has closed
+
+
+def _result(line: str) -> Verdict:
+    """`+CHTTPACT: <err>` ends the transfer; DATA blocks never reach here."""
+    urc = Urc(line)
+    return Verdict.DONE if urc.name == "+CHTTPACT" and urc.value.isdigit() else Verdict.IGNORE
+
+
+def failure(number: int) -> ServiceError:
+    code, text = ERRORS.get(number, ("http_unknown_error", f"HTTP error {number}"))
+    return ServiceError(code, f"the module's HTTP request failed: {text} ({number})",
+                        {"module_code": number})
+
+
+def _refused(exchange: Exchange, final: FinalResult) -> ServiceError:
+    """`+CME ERROR: <err>` before the request was taken: the number (AT+CMEE=1) or the
+    text (AT+CMEE=2) of table 6.2; anything else is a plain modem_error."""
+    detail = (final.detail or "").strip()
+    number = int(detail) if detail.isdigit() else _BY_TEXT.get(detail.lower())
+    if number is None:
+        return module_error(exchange, final)
+    return failure(number)

@@ -1,0 +1,427 @@
+"""Home Assistant MQTT discovery end to end: a real mosquitto, the bridge in-process and
+the emulated module on a pty; e-mail to aiosmtpd and POP3 from dovecot on loopback."""
+
+from __future__ import annotations
+
+import json
+import queue
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from bridge.config import HomeAssistantSettings, load_settings
+from bridge.daemon import Bridge
+from bridge.emulator.core import Emulator
+from bridge.mqtt.discovery import STATE_FILE
+from bridge.testservers.mosquitto import Mosquitto
+from bridge.testservers.pop3 import Pop3TestServer
+from bridge.testservers.smtp import SmtpTestServer
+from tests.fixtures.mqtt import MqttProbe, bridge_config
+from tests.fixtures.pop3 import POP3_PASSWORD
+from tests.services.test_pop3 import POP3_HOST, simple_mail
+
+BASE = "sim5360"
+PREFIX = "homeassistant"
+CONFIGS = f"{PREFIX}/+/+/config"
+SMTP_HOST = "smtp.example.com"
+KEYS = {
+    "binary_sensor": {"online"},
+    "sensor": {"signal", "registration", "operator", "last_email"},
+    "notify": {"email"},
+    "button": {"check_mail", "restart"},
+    "event": {"event"},
+}
+ENTITIES = sum(len(keys) for keys in KEYS.values())
+
+BridgeMaker = Callable[..., Bridge]
+
+
+@pytest.fixture
+def ha_bridge_factory(tmp_path: Path) -> Iterator[BridgeMaker]:
+    """Like `bridge_factory`, with discovery on (that fixture's config turns it off).
+    `stop(bridge)` ends one early; the rest are stopped at teardown."""
+    running: list[Bridge] = []
+
+    def make(broker: Mosquitto, emulator: Emulator, **extra: str) -> Bridge:
+        settings = load_settings(bridge_config(tmp_path, broker, emulator, **extra), env={})
+        settings = settings.model_copy(update={"homeassistant": HomeAssistantSettings()})
+        bridge = Bridge(settings, shutdown_grace=2.0)
+        bridge.start()
+        running.append(bridge)
+        assert bridge.link.connected.wait(10), "bridge did not connect to the broker"
+        for modem in bridge.modems.values():
+            assert modem.wait_online(10), modem.state
+        return bridge
+
+    def stop(bridge: Bridge) -> None:
+        running.remove(bridge)
+        bridge.stop()
+
+    make.stop = stop  # type: ignore[attr-defined]
+    yield make
+    for bridge in running:
+        bridge.stop()
+
+
+def imei_of(bridge: Bridge, modem: str = "modem") -> str:
+    identity = bridge.modems[modem].identity
+    assert identity is not None
+    return identity.imei
+
+
+def config_topic(component: str, imei: str, key: str) -> str:
+    return f"{PREFIX}/{component}/sim5360_{imei}_{key}/config"
+
+
+def expected_topics(imei: str, extra: dict[str, set[str]] | None = None) -> set[str]:
+    keys = {c: set(k) | (extra or {}).get(c, set()) for c, k in KEYS.items()}
+    return {config_topic(c, imei, k) for c, ks in keys.items() for k in ks}
+
+
+def collect(
+    probe: MqttProbe, topics: set[str], timeout: float = 10, *, retained: bool | None = None
+) -> dict[str, Any]:
+    """The JSON payloads (None for an empty one) of one message on each of `topics`, only
+    counting messages whose retain flag is `retained` when that is given."""
+    got: dict[str, Any] = {}
+    deadline = time.monotonic() + timeout
+    while set(got) != topics:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"missing after {timeout}s: {sorted(topics - set(got))}")
+        try:
+            msg = probe.messages.get(timeout=left)
+        except queue.Empty:
+            continue
+        if msg.topic in topics and (retained is None or bool(msg.retain) == retained):
+            got[msg.topic] = json.loads(msg.payload) if msg.payload else None
+        else:
+            probe.seen.append(msg)
+    return got
+
+
+def drain(probe: MqttProbe) -> None:
+    while not probe.messages.empty():
+        probe.seen.append(probe.messages.get_nowait())
+
+
+# -- the configs --------------------------------------------------------------------------
+
+
+def test_configs_are_retained_with_device_availability_and_signal_fields(
+    emulator_factory: Callable[..., Emulator],
+    broker: Mosquitto,
+    ha_bridge_factory: BridgeMaker,
+    probe_factory: Callable[..., MqttProbe],
+    tmp_path: Path,
+) -> None:
+    info_probe = probe_factory(broker)
+    info_probe.subscribe(f"{BASE}/bridge/info")
+    bridge = ha_bridge_factory(broker, emulator_factory())
+    imei = imei_of(bridge)
+    identity = bridge.modems["modem"].identity
+    assert identity is not None
+    topics = expected_topics(imei)
+    first = probe_factory(broker)
+    first.subscribe(CONFIGS)
+    collect(first, topics, timeout=15)
+
+    # a client that comes later gets them from the broker: retained
+    later = probe_factory(broker)
+    later.subscribe(CONFIGS)
+    configs = collect(later, topics, timeout=5, retained=True)
+    unique_ids = set()
+    for topic, config in configs.items():
+        assert config["unique_id"] == topic.split("/")[2]
+        unique_ids.add(config["unique_id"])
+        device = config["device"]
+        assert any(imei in ident for ident in device["identifiers"])
+        assert device["manufacturer"] == "SIMCom"
+        assert device["model"] == identity.model and device["sw_version"] == identity.revision
+        assert device["name"] == "SIM5360 modem"
+        assert config["availability_mode"] == "all"
+        assert [a["topic"] for a in config["availability"]] == [
+            f"{BASE}/bridge/state",
+            f"{BASE}/modem/state",
+        ]
+        for availability in config["availability"]:
+            assert availability["value_template"] == "{{ value_json.state }}"
+            assert availability["payload_available"] == "online"
+    assert len(unique_ids) == ENTITIES
+
+    signal = configs[config_topic("sensor", imei, "signal")]
+    assert signal["device_class"] == "signal_strength"
+    assert signal["unit_of_measurement"] == "dBm"
+    assert signal["state_class"] == "measurement"
+    assert signal["entity_category"] == "diagnostic"
+    assert signal["state_topic"] == f"{BASE}/modem/status"
+    assert "signal_dbm" in signal["value_template"]
+    online = configs[config_topic("binary_sensor", imei, "online")]
+    assert online["device_class"] == "connectivity"
+    assert online["state_topic"] == f"{BASE}/modem/state"
+    assert configs[config_topic("notify", imei, "email")]["command_topic"] == (
+        f"{BASE}/modem/notify"
+    )
+    event = configs[config_topic("event", imei, "event")]
+    assert event["state_topic"] == f"{BASE}/modem/event"
+    assert set(event["event_types"]) == {
+        "new_mail", "modem_rebooted", "network_lost", "network_back"
+    }
+    last_email = configs[config_topic("sensor", imei, "last_email")]
+    assert last_email["state_topic"] == f"{BASE}/modem/response/smtp/send"
+
+    info = info_probe.wait_for(f"{BASE}/bridge/info")
+    assert info["features"]["homeassistant_discovery"] is True
+    state = json.loads((tmp_path / "state" / STATE_FILE).read_text())
+    assert set(state["modems"]["modem"]) == topics
+
+
+def test_mail_count_sensor_with_pop3_polling(
+    emulator_factory: Callable[..., Emulator],
+    broker: Mosquitto,
+    ha_bridge_factory: BridgeMaker,
+    probe_factory: Callable[..., MqttProbe],
+    pop3_server: Pop3TestServer,
+    pop3_user: str,
+) -> None:
+    pop3_server.add_message(pop3_user, simple_mail("one"))
+    probe = probe_factory(broker)
+    probe.subscribe(f"{BASE}/modem/mail")
+    probe.subscribe(CONFIGS)
+    bridge = ha_bridge_factory(
+        broker,
+        emulator_factory(hosts={POP3_HOST: "127.0.0.1"}),
+        pop3=(
+            f'server = "{POP3_HOST}"\nport = {pop3_server.port}\n'
+            f'user = "{pop3_user}"\npassword = "{POP3_PASSWORD}"\npoll_interval = 1'
+        ),
+    )
+    topics = expected_topics(imei_of(bridge), {"sensor": {"mail_count"}})
+    configs = collect(probe, topics, timeout=15)
+    sensor = configs[config_topic("sensor", imei_of(bridge), "mail_count")]
+    assert sensor["state_topic"] == f"{BASE}/modem/mail"
+    assert probe.wait_for(f"{BASE}/modem/mail", timeout=20)["count"] == 1
+
+
+# -- the command topics --------------------------------------------------------------------
+
+
+@pytest.fixture
+def mail_bridge(
+    emulator_factory: Callable[..., Emulator],
+    broker: Mosquitto,
+    ha_bridge_factory: BridgeMaker,
+    smtp_server_factory: Callable[..., SmtpTestServer],
+) -> tuple[Emulator, Bridge, SmtpTestServer]:
+    server = smtp_server_factory(require_auth=False)
+    emulator = emulator_factory(hosts={SMTP_HOST: "127.0.0.1"})
+    bridge = ha_bridge_factory(
+        broker,
+        emulator,
+        smtp="\n".join([
+            f'server = "{SMTP_HOST}"',
+            f"port = {server.port}",
+            'from_address = "gw@example.com"',
+            'to = ["home@example.com"]',
+            'notify_subject = "From Home Assistant"',
+        ]),
+    )
+    return emulator, bridge, server
+
+
+def notify(probe: MqttProbe, message: bytes) -> Any:
+    """Publish a notify message as Home Assistant does (the bare message) and wait for the
+    smtp/send response it becomes."""
+    response = f"{BASE}/modem/response/smtp/send"
+    probe.subscribe(response)
+    probe.publish(f"{BASE}/modem/notify", None, raw=message)
+    return probe.wait_for(response, timeout=60)
+
+
+def test_notify_message_becomes_an_email(
+    mail_bridge: tuple[Emulator, Bridge, SmtpTestServer],
+    broker: Mosquitto,
+    probe_factory: Callable[..., MqttProbe],
+) -> None:
+    _, _, server = mail_bridge
+    reply = notify(probe_factory(broker), b"Hello")
+    assert reply["status"] == "ok", reply
+    mail = server.wait_for_message(1, timeout=10)
+    assert mail.rcpt_tos == ("home@example.com",)
+    msg = mail.message()
+    assert msg["Subject"] == "From Home Assistant"
+    text = msg.get_body(("plain",))
+    assert text is not None and text.get_content().strip() == "Hello"
+
+
+def test_notify_json_message_sets_subject_body_and_to(
+    mail_bridge: tuple[Emulator, Bridge, SmtpTestServer],
+    broker: Mosquitto,
+    probe_factory: Callable[..., MqttProbe],
+) -> None:
+    _, _, server = mail_bridge
+    message = {"subject": "Door opened", "body": "Front door\nat 12:00", "to": "me@example.com"}
+    reply = notify(probe_factory(broker), json.dumps(message).encode())
+    assert reply["status"] == "ok", reply
+    mail = server.wait_for_message(1, timeout=10)
+    assert mail.rcpt_tos == ("me@example.com",)
+    msg = mail.message()
+    assert msg["Subject"] == "Door opened"
+    text = msg.get_body(("plain",))
+    assert text is not None
+    assert text.get_content().replace("\r\n", "\n").strip() == "Front door\nat 12:00"
+
+
+@pytest.mark.parametrize(
+    ("message", "field"),
+    [
+        (b"bell\x1a rang", "body"),  # Ctrl-Z would end the module's body early
+        (b'{"body": "x", "attachments": ["a.txt"]}', "attachments"),  # only subject/body/to
+        (b'{"subject": "a\\r\\nb"}', "subject"),
+        (b"\xff\xfe", "message"),
+    ],
+)
+def test_bad_notify_message_is_refused_before_the_module(
+    mail_bridge: tuple[Emulator, Bridge, SmtpTestServer],
+    broker: Mosquitto,
+    probe_factory: Callable[..., MqttProbe],
+    message: bytes,
+    field: str,
+) -> None:
+    emulator, _, server = mail_bridge
+    reply = notify(probe_factory(broker), message)
+    assert reply["status"] == "error", reply
+    assert reply["error"]["code"] == "invalid_request"
+    assert field in [e["field"] for e in reply["error"]["detail"]["errors"]]
+    assert not [c for c in emulator.command_log if c.upper().startswith("AT+SMTP")]
+    assert server.messages == []
+
+
+def test_check_mail_button_runs_pop3_check(
+    emulator_factory: Callable[..., Emulator],
+    broker: Mosquitto,
+    ha_bridge_factory: BridgeMaker,
+    probe_factory: Callable[..., MqttProbe],
+    pop3_server: Pop3TestServer,
+    pop3_user: str,
+) -> None:
+    pop3_server.add_message(pop3_user, simple_mail("pressed"))
+    ha_bridge_factory(
+        broker,
+        emulator_factory(hosts={POP3_HOST: "127.0.0.1"}),
+        pop3=(
+            f'server = "{POP3_HOST}"\nport = {pop3_server.port}\n'
+            f'user = "{pop3_user}"\npassword = "{POP3_PASSWORD}"'
+        ),
+    )
+    probe = probe_factory(broker)
+    probe.subscribe(f"{BASE}/modem/event")
+    probe.subscribe(f"{BASE}/modem/response/pop3/check")
+    probe.publish(f"{BASE}/modem/button/check_mail", None, raw=b"PRESS")
+    event = probe.wait_for(f"{BASE}/modem/event", lambda p: p["event_type"] == "new_mail", 30)
+    assert event["subject"] == "pressed"
+    reply = probe.wait_for(f"{BASE}/modem/response/pop3/check", timeout=30)
+    assert reply["status"] == "ok" and reply["data"]["count"] == 1
+
+
+def test_restart_button_restarts_the_modem(
+    emulator_factory: Callable[..., Emulator],
+    broker: Mosquitto,
+    ha_bridge_factory: BridgeMaker,
+    probe_factory: Callable[..., MqttProbe],
+) -> None:
+    emulator = emulator_factory()
+    ha_bridge_factory(broker, emulator)
+    probe = probe_factory(broker)
+    probe.subscribe(f"{BASE}/modem/state")
+    probe.subscribe(f"{BASE}/modem/response/modem/restart")
+    probe.wait_for(f"{BASE}/modem/state", lambda p: p["state"] == "online")  # the retained
+    probe.publish(f"{BASE}/modem/button/restart", None, raw=b"PRESS")
+    probe.wait_for(f"{BASE}/modem/state", lambda p: p["state"] == "recovering", timeout=10)
+    probe.wait_for(f"{BASE}/modem/state", lambda p: p["state"] == "online", timeout=30)
+    reply = probe.wait_for(f"{BASE}/modem/response/modem/restart", timeout=30)
+    assert reply["status"] == "ok", reply
+    assert any(c.upper() == "AT+CRESET" for c in emulator.command_log)
+
+
+# -- republishing and removal ---------------------------------------------------------------
+
+
+def test_home_assistant_online_makes_the_bridge_publish_again(
+    emulator_factory: Callable[..., Emulator],
+    broker: Mosquitto,
+    ha_bridge_factory: BridgeMaker,
+    probe_factory: Callable[..., MqttProbe],
+) -> None:
+    probe = probe_factory(broker)
+    probe.subscribe(CONFIGS)
+    bridge = ha_bridge_factory(broker, emulator_factory())
+    topics = expected_topics(imei_of(bridge))
+    first = collect(probe, topics, timeout=15)
+    drain(probe)
+    probe.seen.clear()
+
+    started = time.monotonic()
+    probe.publish(f"{PREFIX}/status", None, raw=b"online")
+    # delivered live, not from the broker's store: the bridge published them again
+    again = collect(probe, topics, timeout=10, retained=False)
+    elapsed = time.monotonic() - started
+    assert again == first
+    assert 0.4 <= elapsed <= 5, elapsed
+
+
+def test_entities_of_a_modem_that_left_the_config_are_removed(
+    emulator_factory: Callable[..., Emulator],
+    broker: Mosquitto,
+    ha_bridge_factory: BridgeMaker,
+    probe_factory: Callable[..., MqttProbe],
+    tmp_path: Path,
+) -> None:
+    kept, gone = emulator_factory(), emulator_factory()
+    probe = probe_factory(broker)
+    probe.subscribe(CONFIGS)
+    both = ha_bridge_factory(broker, kept, modem=f'[[modems]]\nid = "gone"\nport = "{gone.link}"')
+    kept_topics = expected_topics(imei_of(both))
+    gone_topics = expected_topics(imei_of(both, "gone"))
+    collect(probe, kept_topics | gone_topics, timeout=15)
+    ha_bridge_factory.stop(both)  # type: ignore[attr-defined]
+
+    ha_bridge_factory(broker, kept)
+    removed = collect(probe, gone_topics, timeout=15)
+    assert set(removed.values()) == {None}
+    state = json.loads((tmp_path / "state" / STATE_FILE).read_text())
+    assert set(state["modems"]) == {"modem"}
+
+    later = probe_factory(broker)
+    later.subscribe(CONFIGS)
+    assert set(collect(later, kept_topics, timeout=5, retained=True)) == kept_topics
+    drain(later)
+    assert not any(m.topic in gone_topics for m in later.seen)
+
+
+def test_discovery_off_publishes_nothing_under_the_prefix(
+    emulator_factory: Callable[..., Emulator],
+    broker: Mosquitto,
+    bridge_factory: BridgeMaker,
+    probe_factory: Callable[..., MqttProbe],
+) -> None:
+    probe = probe_factory(broker)
+    probe.subscribe(f"{PREFIX}/#")
+    probe.subscribe(f"{BASE}/#")
+    bridge = bridge_factory(broker, emulator_factory())  # its config: discovery = false
+    assert bridge.discovery is None
+    info = probe.wait_for(f"{BASE}/bridge/info")
+    assert info["features"]["homeassistant_discovery"] is False
+    probe.wait_for(f"{BASE}/modem/status", timeout=15)
+    # a notify message is not taken either
+    probe.publish(f"{BASE}/modem/notify", None, raw=b"Hello")
+    with pytest.raises(TimeoutError):
+        probe.wait_for(f"{PREFIX}/#", timeout=1.5)
+    with pytest.raises(TimeoutError):
+        probe.wait_for(f"{BASE}/modem/response/#", timeout=0.5)
+    drain(probe)
+    assert not [m for m in probe.seen if mqtt.topic_matches_sub(f"{PREFIX}/#", m.topic)]
