@@ -54,10 +54,14 @@ def engine(modem: Modem, name: str) -> tuple[float, int]:
         got += len(block.payload)
 
     start = time.perf_counter()
-    reply = modem.run(Exchange(
-        at.write("+CFTRANTX", at.path(f"C:/{name}", field="path")),
-        info=("+CFTRANTX",), timeout=30, on_data=sink,
-    ))
+    reply = modem.run(
+        Exchange(
+            at.write("+CFTRANTX", at.path(f"C:/{name}", field="path")),
+            info=("+CFTRANTX",),
+            timeout=30,
+            on_data=sink,
+        )
+    )
     elapsed = time.perf_counter() - start
     assert reply.final.ok, reply
     return elapsed, got

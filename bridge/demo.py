@@ -34,12 +34,18 @@ USER = "demo"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp dir)")
-    parser.add_argument("--mqtt-port", type=int, default=1883,
-                        help="broker port; a free one if this is taken")
-    parser.add_argument("--duration", type=float, default=None,
-                        help="stop after this many seconds (default: until Ctrl-C)")
-    parser.add_argument("--log-level", default="warning",
-                        choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--mqtt-port", type=int, default=1883, help="broker port; a free one if this is taken"
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="stop after this many seconds (default: until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+    )
 
 
 def _port_free(port: int) -> bool:
@@ -59,13 +65,15 @@ def _sample_mail(subject: str, body: str, attachment: bytes | None) -> bytes:
     msg["Date"] = "Wed, 25 Nov 2026 10:00:00 +0000"
     msg.set_content(body)
     if attachment is not None:
-        msg.add_attachment(attachment, maintype="application", subtype="octet-stream",
-                           filename="readings.bin")
+        msg.add_attachment(
+            attachment, maintype="application", subtype="octet-stream", filename="readings.bin"
+        )
     return msg.as_bytes()
 
 
-def _config(work: Path, mqtt_port: int, link: Path, ports: dict[str, int],
-            passwords: dict[str, str]) -> Path:
+def _config(
+    work: Path, mqtt_port: int, link: Path, ports: dict[str, int], passwords: dict[str, str]
+) -> Path:
     text = f"""
 [mqtt]
 host = "127.0.0.1"
@@ -128,8 +136,10 @@ def main(args: argparse.Namespace) -> int:
         from bridge.testservers.smtp import SmtpTestServer
         from bridge.testservers.tls import make_certificates
     except ImportError as exc:
-        print(f"the demo needs the dev extra (pip install 'sim5360-bridge[dev]'): {exc}",
-              file=sys.stderr)
+        print(
+            f"the demo needs the dev extra (pip install 'sim5360-bridge[dev]'): {exc}",
+            file=sys.stderr,
+        )
         return 2
     configure_logging(args.log_level)
     work = args.dir or Path(tempfile.mkdtemp(prefix="sim5360-demo-"))
@@ -151,18 +161,24 @@ def main(args: argparse.Namespace) -> int:
         pop3.add_message(USER, _sample_mail("Hello from the demo", "It works.\n", None))
         pop3.add_message(USER, _sample_mail("Readings", "Attached.\n", bytes(range(256)) * 8))
         ftp = stack.enter_context(
-            FtpTestServer(work / "ftp-home", user=USER, password=passwords["ftp"]))
+            FtpTestServer(work / "ftp-home", user=USER, password=passwords["ftp"])
+        )
         (ftp.home / "hello.txt").write_text("hello from the FTP server\n")
-        ftps = stack.enter_context(FtpTestServer(
-            work / "ftps-home", user=USER, password=passwords["ftps"], certificates=certs))
+        ftps = stack.enter_context(
+            FtpTestServer(
+                work / "ftps-home", user=USER, password=passwords["ftps"], certificates=certs
+            )
+        )
         http = stack.enter_context(HttpTestServer())
         https = stack.enter_context(HttpTestServer(tls=certs.server_context()))
         link = work / "ttySIM"
-        emulator = stack.enter_context(Emulator(
-            link, root=work / "modem-fs", hosts=dict.fromkeys(HOSTS, "127.0.0.1")))
+        emulator = stack.enter_context(
+            Emulator(link, root=work / "modem-fs", hosts=dict.fromkeys(HOSTS, "127.0.0.1"))
+        )
         ports = {"smtp": smtp.port, "pop3": pop3.port, "ftp": ftp.port, "ftps": ftps.port}
-        settings = load_settings(_config(work, broker.port, emulator.link, ports, passwords),
-                                 env={})
+        settings = load_settings(
+            _config(work, broker.port, emulator.link, ports, passwords), env={}
+        )
         (work / "files").mkdir(exist_ok=True)
         (work / "files" / "hello.txt").write_text("an attachment from the demo\n")
         bridge = Bridge(settings)
@@ -195,25 +211,27 @@ def _show_mail(smtp: SmtpTestServer, folder: Path, stop: threading.Event) -> Non
         path = folder / f"{shown}.eml"
         path.write_bytes(mail.data)
         msg = mail.message()
-        print(f"SMTP server received: {msg['subject']!r} from {mail.mail_from} "
-              f"to {', '.join(mail.rcpt_tos)} -> {path}", flush=True)
+        print(
+            f"SMTP server received: {msg['subject']!r} from {mail.mail_from} "
+            f"to {', '.join(mail.rcpt_tos)} -> {path}",
+            flush=True,
+        )
 
 
-def _banner(mqtt: int, http: int, https: int, work: Path, actions: list[str],
-            ready: bool) -> None:
+def _banner(mqtt: int, http: int, https: int, work: Path, actions: list[str], ready: bool) -> None:
     sub = f"mosquitto_sub -h 127.0.0.1 -p {mqtt} -v -t 'sim5360/#'"
     pub = f"mosquitto_pub -h 127.0.0.1 -p {mqtt} -t sim5360/modem/request"
     examples = {
         "modem/status": "'{\"transaction\": 1}'",
-        "modem/at": "'{\"command\": \"AT+CSQ\"}'",
-        "smtp/send": "'{\"subject\": \"Door opened\", \"body\": \"Front door\", "
-                     "\"attachments\": [\"hello.txt\"]}'",
+        "modem/at": '\'{"command": "AT+CSQ"}\'',
+        "smtp/send": '\'{"subject": "Door opened", "body": "Front door", '
+        '"attachments": ["hello.txt"]}\'',
         "pop3/list": "'{\"headers\": true}'",
-        "pop3/get": "'{\"id\": 2, \"save_to\": \"mail/2.eml\"}'",
-        "ftp/list": "'{\"path\": \"/\"}'",
-        "ftp/get": "'{\"path\": \"/hello.txt\"}'",
-        "http/request": f"'{{\"url\": \"http://www.example.com:{http}/echo\"}}'",
-        "https/request": f"'{{\"url\": \"https://www.example.com:{https}/bytes/100\"}}'",
+        "pop3/get": '\'{"id": 2, "save_to": "mail/2.eml"}\'',
+        "ftp/list": '\'{"path": "/"}\'',
+        "ftp/get": '\'{"path": "/hello.txt"}\'',
+        "http/request": f'\'{{"url": "http://www.example.com:{http}/echo"}}\'',
+        "https/request": f'\'{{"url": "https://www.example.com:{https}/bytes/100"}}\'',
     }
     print("sim5360-bridge demo is " + ("running" if ready else "starting (modem not yet online)"))
     print(f"  work folder: {work}   (files.dir is {work / 'files'})")

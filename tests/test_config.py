@@ -110,12 +110,15 @@ def test_environment_addresses_the_default_modem_or_replaces_the_list() -> None:
     assert [(m.id, m.port) for m in settings.modems] == [("x", "/dev/x")]
 
 
-@pytest.mark.parametrize(("file_value", "env_value", "tls"), [
-    ("true", None, MqttTls()),
-    ("false", None, None),
-    ("true", "false", None),
-    ("false", "true", MqttTls()),
-])
+@pytest.mark.parametrize(
+    ("file_value", "env_value", "tls"),
+    [
+        ("true", None, MqttTls()),
+        ("false", None, None),
+        ("true", "false", None),
+        ("false", "true", MqttTls()),
+    ],
+)
 def test_tls_switch(tmp_path: Path, file_value: str, env_value: str | None, tls: object) -> None:
     config = toml(tmp_path, f"[mqtt]\ntls = {file_value}\n")
     env = {} if env_value is None else {"SIM5360_MQTT__TLS": env_value}
@@ -196,13 +199,16 @@ def test_file_keys_exist_only_for_secrets(tmp_path: Path) -> None:
 # --- validation -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "problem"), [
-    ('[mqtt]\nhots = "x"\n', "mqtt.hots: unknown key"),
-    ("[mqtt.tls]\nca = 1\n", "mqtt.tls.ca: unknown key"),
-    ("[nosuch]\nkey = 1\n", "nosuch: unknown key"),
-    ('[[modems]]\nid = "a"\nspeed = 9600\n', "modems[0].speed: unknown key"),
-    ('_secrets_dir = "/"\n', "_secrets_dir: unknown key"),
-])
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('[mqtt]\nhots = "x"\n', "mqtt.hots: unknown key"),
+        ("[mqtt.tls]\nca = 1\n", "mqtt.tls.ca: unknown key"),
+        ("[nosuch]\nkey = 1\n", "nosuch: unknown key"),
+        ('[[modems]]\nid = "a"\nspeed = 9600\n', "modems[0].speed: unknown key"),
+        ('_secrets_dir = "/"\n', "_secrets_dir: unknown key"),
+    ],
+)
 def test_unknown_keys_are_errors(tmp_path: Path, text: str, problem: str) -> None:
     assert problems_of(toml(tmp_path, text), {}) == [problem]
 
@@ -215,37 +221,46 @@ def test_unknown_environment_variables_are_errors() -> None:
     ]
 
 
-@pytest.mark.parametrize(("text", "path"), [
-    ("[mqtt]\nport = 0\n", "mqtt.port"),
-    ("[mqtt]\nport = 65536\n", "mqtt.port"),
-    ('[mqtt]\nport = "abc"\n', "mqtt.port"),
-    ("[smtp]\nport = -25\n", "smtp.port"),
-    ("[mqtt]\nprotocol = 4\n", "mqtt.protocol"),
-    ('[mqtt]\ntls = "yes"\n', "mqtt.tls"),
-    ('[mqtt]\nbase_topic = "home/sim"\n', "mqtt.base_topic"),
-    ('[mqtt]\nbase_topic = "sim+"\n', "mqtt.base_topic"),
-    ('[mqtt]\nbase_topic = "$SYS"\n', "mqtt.base_topic"),
-    ('[mqtt]\nbase_topic = ""\n', "mqtt.base_topic"),
-    ('[mqtt]\nclient_id = ""\n', "mqtt.client_id"),
-    ('[mqtt.tls]\nca_certs = "/nonexistent/ca.pem"\n', "mqtt.tls.ca_certs"),
-    ('[homeassistant]\ndiscovery_prefix = "ha//x"\n', "homeassistant.discovery_prefix"),
-    ('[homeassistant]\ndiscovery_prefix = "ha/#"\n', "homeassistant.discovery_prefix"),
-    ("[files]\ninline_limit = -1\n", "files.inline_limit"),
-    ("modems = []\n", "modems"),
-    ('[[modems]]\nid = "gw#1"\n', "modems[0].id"),
-    ('[[modems]]\nid = "gw 1"\n', "modems[0].id"),
-    ('[[modems]]\nid = "bridge"\n', "modems[0].id"),
-    ('[[modems]]\nid = "a"\nport = "/dev/a"\n[[modems]]\nid = "a"\nport = "/dev/b"\n', "modems"),
-    ('[[modems]]\nid = "a"\nport = "/dev/a"\n[[modems]]\nid = "b"\nport = "/dev/a"\n', "modems"),
-    ("[[modems]]\nstatus_interval = 0\n", "modems[0].status_interval"),
-    ("[[modems]]\nrequest_timeout = -1\n", "modems[0].request_timeout"),
-    ("[[modems]]\nqueue_size = 0\n", "modems[0].queue_size"),
-    ('[[modems]]\napn = "in\\"ternet"\n', "modems[0].apn"),
-    ("[pop3]\npoll_interval = -5\n", "pop3.poll_interval"),
-    ('[smtp]\nto = ["not-an-address"]\n', "smtp.to[0]"),
-    ('[smtp]\nto = ["a@x", "b@x", "c@x", "d@x", "e@x", "f@x"]\n', "smtp.to"),
-    ('[smtp]\nfrom_address = "gateway"\n', "smtp.from_address"),
-])
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("[mqtt]\nport = 0\n", "mqtt.port"),
+        ("[mqtt]\nport = 65536\n", "mqtt.port"),
+        ('[mqtt]\nport = "abc"\n', "mqtt.port"),
+        ("[smtp]\nport = -25\n", "smtp.port"),
+        ("[mqtt]\nprotocol = 4\n", "mqtt.protocol"),
+        ('[mqtt]\ntls = "yes"\n', "mqtt.tls"),
+        ('[mqtt]\nbase_topic = "home/sim"\n', "mqtt.base_topic"),
+        ('[mqtt]\nbase_topic = "sim+"\n', "mqtt.base_topic"),
+        ('[mqtt]\nbase_topic = "$SYS"\n', "mqtt.base_topic"),
+        ('[mqtt]\nbase_topic = ""\n', "mqtt.base_topic"),
+        ('[mqtt]\nclient_id = ""\n', "mqtt.client_id"),
+        ('[mqtt.tls]\nca_certs = "/nonexistent/ca.pem"\n', "mqtt.tls.ca_certs"),
+        ('[homeassistant]\ndiscovery_prefix = "ha//x"\n', "homeassistant.discovery_prefix"),
+        ('[homeassistant]\ndiscovery_prefix = "ha/#"\n', "homeassistant.discovery_prefix"),
+        ("[files]\ninline_limit = -1\n", "files.inline_limit"),
+        ("modems = []\n", "modems"),
+        ('[[modems]]\nid = "gw#1"\n', "modems[0].id"),
+        ('[[modems]]\nid = "gw 1"\n', "modems[0].id"),
+        ('[[modems]]\nid = "bridge"\n', "modems[0].id"),
+        (
+            '[[modems]]\nid = "a"\nport = "/dev/a"\n[[modems]]\nid = "a"\nport = "/dev/b"\n',
+            "modems",
+        ),
+        (
+            '[[modems]]\nid = "a"\nport = "/dev/a"\n[[modems]]\nid = "b"\nport = "/dev/a"\n',
+            "modems",
+        ),
+        ("[[modems]]\nstatus_interval = 0\n", "modems[0].status_interval"),
+        ("[[modems]]\nrequest_timeout = -1\n", "modems[0].request_timeout"),
+        ("[[modems]]\nqueue_size = 0\n", "modems[0].queue_size"),
+        ('[[modems]]\napn = "in\\"ternet"\n', "modems[0].apn"),
+        ("[pop3]\npoll_interval = -5\n", "pop3.poll_interval"),
+        ('[smtp]\nto = ["not-an-address"]\n', "smtp.to[0]"),
+        ('[smtp]\nto = ["a@x", "b@x", "c@x", "d@x", "e@x", "f@x"]\n', "smtp.to"),
+        ('[smtp]\nfrom_address = "gateway"\n', "smtp.from_address"),
+    ],
+)
 def test_bad_values_name_the_field(tmp_path: Path, text: str, path: str) -> None:
     problems = problems_of(toml(tmp_path, text), {})
     assert [p.split(": ", 1)[0] for p in problems] == [path]
@@ -267,7 +282,11 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         load_settings(config, {"SIM5360_MODEMS__5__PORT": "/dev/x", "SIM5360_SMTP__TO": "x"})
     lines = str(caught.value).splitlines()
     assert [line.split(": ", 1)[0] for line in lines] == [
-        "smtp", "modems[5]", "mqtt.port", "mqtt.protocol", "modems[1].id"
+        "smtp",
+        "modems[5]",
+        "mqtt.port",
+        "mqtt.protocol",
+        "modems[1].id",
     ]
 
 
@@ -364,8 +383,7 @@ def test_check_config_prints_effective_config_redacted(tmp_path: Path) -> None:
 def test_check_config_reports_every_problem_and_exits_2(tmp_path: Path) -> None:
     config = toml(
         tmp_path,
-        f'[mqtt]\nport = 70000\nhots = "x"\npassword = "{FILE_SECRET}"\n'
-        '[[modems]]\nid = "a+b"\n',
+        f'[mqtt]\nport = 70000\nhots = "x"\npassword = "{FILE_SECRET}"\n[[modems]]\nid = "a+b"\n',
     )
     result = check_config("--config", str(config), env={"SIM5360_SMTP__PASSWORD": ENV_SECRET})
     assert result.returncode == 2

@@ -24,9 +24,22 @@ def test_demo_runs_and_answers(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIM5360_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "demo", "--dir", str(tmp_path / "demo"),
-         "--mqtt-port", str(port), "--duration", "120"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+        [
+            sys.executable,
+            "-m",
+            "bridge.cli",
+            "demo",
+            "--dir",
+            str(tmp_path / "demo"),
+            "--mqtt-port",
+            str(port),
+            "--duration",
+            "120",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
     )
     try:
         assert proc.stdout is not None

@@ -55,10 +55,20 @@ def test_longer_secret_containing_a_shorter_one_is_replaced_whole() -> None:
     assert redact("pw=abc-abcdef", ["abc", "abc-abcdef"]) == f"pw={REDACTED}"
 
 
-@pytest.mark.parametrize("key", [
-    "password", "Password", "passwd", "pwd", "secret", "token", "smtp_password",
-    "proxy-authorization", "api_key",
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "password",
+        "Password",
+        "passwd",
+        "pwd",
+        "secret",
+        "token",
+        "smtp_password",
+        "proxy-authorization",
+        "api_key",
+    ],
+)
 def test_password_like_keys_at_any_depth(key: str) -> None:
     payload = {"request": [{"auth": {"user": "u", key: "not-configured"}}]}
     assert redact(payload) == {"request": [{"auth": {"user": "u", key: REDACTED}}]}
@@ -81,28 +91,39 @@ def test_objects_become_their_redacted_repr() -> None:
     assert redact({"error": error}, [SECRET]) == {"error": expected}
 
 
-@pytest.mark.parametrize(("line", "expected"), [
-    ('AT+SMTPAUTH=1,"u","pw-1"', 'AT+SMTPAUTH=1,"u","<redacted>"'),
-    ('+SMTPAUTH: 1, "u", "pw-1"', '+SMTPAUTH: 1, "u", "<redacted>"'),
-    ('+SMTPAUTH: 0, "", ""', '+SMTPAUTH: 0, "", ""'),
-    ('AT+POP3SRV="pop.example.com","user","pw,2",110',
-     'AT+POP3SRV="pop.example.com","user","<redacted>",110'),
-    ('+POP3SRV: "pop.example.com", "user", "pw-2", 110',
-     '+POP3SRV: "pop.example.com", "user", "<redacted>", 110'),
-    ('AT+CFTPPW="pw-3"', 'AT+CFTPPW="<redacted>"'),
-    ('+CFTPPW: "pw-3"', '+CFTPPW: "<redacted>"'),
-    ('at+cftppw="pw-3"\r\nOK\r\n', 'at+cftppw="<redacted>"\r\nOK\r\n'),
-    ('AT+CFTPSLOGIN="ftp.example.com",990,"user","pw-4"',
-     'AT+CFTPSLOGIN="ftp.example.com",990,"user","<redacted>"'),
-    ('AT+CFTPSLOGIN="ftp.example.com",990,"user","pw-4",2',
-     'AT+CFTPSLOGIN="ftp.example.com",990,"user","<redacted>",2'),
-    ('sent AT+CFTPPW="pw-5" to modem', 'sent AT+CFTPPW="<redacted>" to modem'),
-    ('{"command": "AT+CFTPPW=\\"pw-6\\""}', '{"command": "AT+CFTPPW=\\"<redacted>\\""}'),
-    ('AT+CFTPPW="pw-cut', 'AT+CFTPPW="<redacted>'),
-    ("AT+SMTPAUTH?", "AT+SMTPAUTH?"),
-    ("AT+SMTPAUTH=?", "AT+SMTPAUTH=?"),
-    ('AT+SMTPFROM="a@example.com","pw"', 'AT+SMTPFROM="a@example.com","pw"'),
-])
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('AT+SMTPAUTH=1,"u","pw-1"', 'AT+SMTPAUTH=1,"u","<redacted>"'),
+        ('+SMTPAUTH: 1, "u", "pw-1"', '+SMTPAUTH: 1, "u", "<redacted>"'),
+        ('+SMTPAUTH: 0, "", ""', '+SMTPAUTH: 0, "", ""'),
+        (
+            'AT+POP3SRV="pop.example.com","user","pw,2",110',
+            'AT+POP3SRV="pop.example.com","user","<redacted>",110',
+        ),
+        (
+            '+POP3SRV: "pop.example.com", "user", "pw-2", 110',
+            '+POP3SRV: "pop.example.com", "user", "<redacted>", 110',
+        ),
+        ('AT+CFTPPW="pw-3"', 'AT+CFTPPW="<redacted>"'),
+        ('+CFTPPW: "pw-3"', '+CFTPPW: "<redacted>"'),
+        ('at+cftppw="pw-3"\r\nOK\r\n', 'at+cftppw="<redacted>"\r\nOK\r\n'),
+        (
+            'AT+CFTPSLOGIN="ftp.example.com",990,"user","pw-4"',
+            'AT+CFTPSLOGIN="ftp.example.com",990,"user","<redacted>"',
+        ),
+        (
+            'AT+CFTPSLOGIN="ftp.example.com",990,"user","pw-4",2',
+            'AT+CFTPSLOGIN="ftp.example.com",990,"user","<redacted>",2',
+        ),
+        ('sent AT+CFTPPW="pw-5" to modem', 'sent AT+CFTPPW="<redacted>" to modem'),
+        ('{"command": "AT+CFTPPW=\\"pw-6\\""}', '{"command": "AT+CFTPPW=\\"<redacted>\\""}'),
+        ('AT+CFTPPW="pw-cut', 'AT+CFTPPW="<redacted>'),
+        ("AT+SMTPAUTH?", "AT+SMTPAUTH?"),
+        ("AT+SMTPAUTH=?", "AT+SMTPAUTH=?"),
+        ('AT+SMTPFROM="a@example.com","pw"', 'AT+SMTPFROM="a@example.com","pw"'),
+    ],
+)
 def test_at_lines_lose_their_password_even_when_not_configured(line: str, expected: str) -> None:
     assert redact(line) == expected
 
@@ -118,7 +139,9 @@ def test_json_lines_with_timestamp_level_logger_and_no_secret() -> None:
     out = io.StringIO()
     configure_logging("info", json=True, secrets=[SECRET], stream=out)
     structlog.get_logger("bridge.test").info(
-        "modem line", line=f'AT+SMTPAUTH=1,"u","{SECRET}"', request={"auth": {"password": "x"}},
+        "modem line",
+        line=f'AT+SMTPAUTH=1,"u","{SECRET}"',
+        request={"auth": {"password": "x"}},
         nested={"deep": [f"...{SECRET}..."]},
     )
     [event] = json_lines(out)

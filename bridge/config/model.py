@@ -26,8 +26,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from bridge.log import REDACTED
 
 DEFAULT_MODEM_PORT = (
-    "/dev/serial/by-id/"
-    "usb-SimTech__Incorporated_SimTech__Incorporated_0123456789ABCDEF-if02-port0"
+    "/dev/serial/by-id/usb-SimTech__Incorporated_SimTech__Incorporated_0123456789ABCDEF-if02-port0"
 )
 # `<base>/bridge/...` and `<base>/jobs/...` are the bridge's own subtrees (API.md "Topics"):
 # a modem with one of these ids would share topics with them.

@@ -50,7 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--host", action="append", default=[], metavar="NAME=IP", help="host table entry"
     )
     parser.add_argument(
-        "--boot-delay", type=float, default=12.0, metavar="SECONDS",
+        "--boot-delay",
+        type=float,
+        default=12.0,
+        metavar="SECONDS",
         help="spread the boot URCs over this long (default 12)",
     )
     parser.add_argument("--no-echo", action="store_true", help="boot with echo off")
@@ -63,7 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--garbage", nargs=2, metavar=("N", "HEX"), help="garbage bytes after every N-th line"
     )
     parser.add_argument(
-        "--fail", action="append", default=[], metavar="SERVICE=CODE",
+        "--fail",
+        action="append",
+        default=[],
+        metavar="SERVICE=CODE",
         help=f"the first operation of SERVICE ({', '.join(SERVICES)}) fails with CODE",
     )
 
@@ -96,8 +102,12 @@ def main(args: argparse.Namespace) -> int:
     )
     listener.start()
     services = ", ".join(sorted(emulator.services)) or "none"
-    print(f"SIM5360 emulator on {args.link} (control FIFO {control}; services: {services});"
-          " Ctrl-C stops", file=sys.stderr, flush=True)
+    print(
+        f"SIM5360 emulator on {args.link} (control FIFO {control}; services: {services});"
+        " Ctrl-C stops",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         while not stop.wait(0.5):
             pass

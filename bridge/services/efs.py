@@ -11,10 +11,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -23,18 +23,21 @@ from bridge.at import commands as at
 from bridge.modem import Exchange
 from bridge.services.base import Request, ServiceContext, action, module_error
 from bridge.services.errors import INVALID_REQUEST, MODEM_ERROR, TOO_LARGE, ServiceError
+from bridge.services.streams import (
+    FileSink,
+    InlineSink,
+    ProgressFn,
+    ReadCounter,
+    exact_chunks,
+    size_of,
+    too_large_inline,
+)
 
 DRIVES = ("C", "D")
 FORBIDDEN_IN_NAMES = frozenset('\\:*?"<>|,;')
 PATH_MAX = 255  # bytes of a whole module path; longer ones no real module takes
-CHUNK = 4096  # bytes per write while uploading: small enough to keep the engine's
-# inactivity clock ticking at UART speed
 TRANSFER_SILENCE = 30.0  # seconds without progress before a transfer counts as stuck
 BARE = re.compile(r"[A-Za-z0-9_./:-]+")  # names the FS commands take without quotes
-
-ProgressFn = Callable[[int, int], None]
-"""progress(bytes done, total)."""
-
 
 # -- module paths -----------------------------------------------------------------------
 
@@ -94,7 +97,8 @@ def module_path(value: str, field: str, *, folder: bool = False) -> ModulePath:
     path = ModulePath(text[0].upper(), parts)
     if len(path.text.encode("utf-8")) > PATH_MAX:
         raise ServiceError(
-            TOO_LARGE, f"{field}: longer than {PATH_MAX} bytes",
+            TOO_LARGE,
+            f"{field}: longer than {PATH_MAX} bytes",
             {"errors": [{"field": field, "reason": "too long"}], "limit": PATH_MAX},
         )
     return path
@@ -147,18 +151,21 @@ def upload(
     path = target if isinstance(target, ModulePath) else module_path(target, field)
     param = _quoted_path(path, field)
     with local_path.open("rb") as source:
-        length = _size_of(source)
-        sent = _Counter()
-        command = at.write("+CFTRANRX", param, at.integer(length, field="size", low=0,
-                                                           high=2**31 - 1))
-        reply = ctx.run(Exchange(
-            command,
-            info=("+CFTRANRX",),
-            timeout=TRANSFER_SILENCE,
-            send_on=">",
-            payload=_chunks(source, length, sent, progress, observe),
-            name="AT+CFTRANRX",
-        ))
+        length = size_of(source)
+        sent = ReadCounter()
+        command = at.write(
+            "+CFTRANRX", param, at.integer(length, field="size", low=0, high=2**31 - 1)
+        )
+        reply = ctx.run(
+            Exchange(
+                command,
+                info=("+CFTRANRX",),
+                timeout=TRANSFER_SILENCE,
+                send_on=">",
+                payload=exact_chunks(source, length, sent, progress, observe),
+                name="AT+CFTRANRX",
+            )
+        )
     if not reply.final.ok:
         raise module_error(Exchange(command, name="AT+CFTRANRX"), reply.final)
     if sent.short:
@@ -187,7 +194,7 @@ def download_to(
     """Stream a module file into `sink` (AT+CFTRANTX -> DATA blocks -> `+CFTRANTX: 0` -> OK);
     `sink` runs on the reader thread, once per block. The number of bytes received."""
     path = target if isinstance(target, ModulePath) else module_path(target, field)
-    received = _Counter()
+    received = ReadCounter()
 
     def on_data(block: DataBlock) -> None:
         received.count += len(block.payload)
@@ -203,9 +210,7 @@ def download_to(
     reply = ctx.check(exchange)
     result = reply.first("+CFTRANTX:")
     if result is not None and result.strip() not in ("0", ""):
-        raise ServiceError(
-            MODEM_ERROR, f"AT+CFTRANTX failed: {result}", {"module_error": result}
-        )
+        raise ServiceError(MODEM_ERROR, f"AT+CFTRANTX failed: {result}", {"module_error": result})
     return received.count
 
 
@@ -228,7 +233,7 @@ def list_dir(ctx: ServiceContext, folder: ModulePath) -> list[Entry]:
     for line in reply.lines:
         text = line.strip()
         if text.startswith("+FSLS:"):
-            heading = text[len("+FSLS:"):].strip().upper()
+            heading = text[len("+FSLS:") :].strip().upper()
             kind = "dir" if heading.startswith("SUBDIRECTORIES") else "file"
         elif text and kind is not None:
             entries.append(Entry(text, kind, None))
@@ -246,46 +251,6 @@ def _size_on_module(ctx: ServiceContext, name: str) -> int | None:
     reply = ctx.run(Exchange(at.write("+FSATTRI", param), info=("+FSATTRI",)))
     size = (reply.first("+FSATTRI:") or "").split(",", 1)[0].strip()
     return int(size) if reply.final.ok and size.isdigit() else None
-
-
-# -- streaming helpers ------------------------------------------------------------------
-
-
-@dataclass
-class _Counter:
-    count: int = 0
-    short: bool = False
-
-
-def _size_of(source: BinaryIO) -> int:
-    size = source.seek(0, 2)
-    source.seek(0)
-    return size
-
-
-def _chunks(
-    source: BinaryIO,
-    length: int,
-    sent: _Counter,
-    progress: ProgressFn | None,
-    observe: Callable[[bytes], None] | None,
-) -> Iterator[bytes]:
-    """Exactly `length` bytes: the module waits for all it was promised, so a file that
-    shrank (or failed to read) meanwhile is padded, and the caller then refuses the upload."""
-    while sent.count < length:
-        try:
-            chunk = source.read(min(CHUNK, length - sent.count))
-        except OSError:  # raising here would leave the module in data mode, waiting
-            chunk = b""
-        if not chunk:
-            sent.short = True
-            chunk = bytes(min(CHUNK, length - sent.count))
-        sent.count += len(chunk)
-        if observe is not None:
-            observe(chunk)
-        if progress is not None:
-            progress(sent.count, length)
-        yield chunk
 
 
 # -- the actions ------------------------------------------------------------------------
@@ -330,41 +295,6 @@ class EfsDownloadRequest(Request):
     save_to: LocalPath | None = None
 
 
-class _FileSink:
-    """Blocks to a file with the hash computed on the way."""
-
-    def __init__(self, out: BinaryIO, ctx: ServiceContext) -> None:
-        self.out = out
-        self.ctx = ctx
-        self.digest = hashlib.sha256()
-        self.count = 0
-
-    def __call__(self, data: bytes) -> None:
-        self.out.write(data)
-        self.digest.update(data)
-        self.count += len(data)
-        self.ctx.progress("receiving", self.count, None)
-
-
-class _InlineSink:
-    """Blocks kept in memory up to files.inline_limit. Past it the rest is only counted:
-    stopping a transfer midway would leave its tail to confuse the next command."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.data = bytearray()
-        self.digest = hashlib.sha256()
-        self.overflow = False
-
-    def __call__(self, data: bytes) -> None:
-        if self.overflow or len(self.data) + len(data) > self.limit:
-            self.overflow = True
-            self.data.clear()
-            return
-        self.data += data
-        self.digest.update(data)
-
-
 @action("efs", "download", EfsDownloadRequest)
 def efs_download(ctx: ServiceContext, request: EfsDownloadRequest) -> dict[str, Any]:
     source = module_path(request.name, "name")
@@ -373,11 +303,11 @@ def efs_download(ctx: ServiceContext, request: EfsDownloadRequest) -> dict[str, 
         change_dir(ctx, source.folder, "name")
         known = _size_on_module(ctx, source.name)
         if known is not None and known > limit:
-            raise _too_large_inline(limit)
-        inline = _InlineSink(limit)
+            raise too_large_inline(limit)
+        inline = InlineSink(limit)
         size = download_to(ctx, source, inline)
         if inline.overflow:
-            raise _too_large_inline(limit)
+            raise too_large_inline(limit)
         out: dict[str, Any] = {"bytes": size, "sha256": inline.digest.hexdigest()}
         try:
             out["text"] = bytes(inline.data).decode("utf-8")
@@ -388,7 +318,7 @@ def efs_download(ctx: ServiceContext, request: EfsDownloadRequest) -> dict[str, 
     partial = local.with_name(f".{local.name}.part")
     try:
         with partial.open("wb") as stream:
-            sink = _FileSink(stream, ctx)
+            sink = FileSink(stream, ctx)
             size = download_to(ctx, source, sink)
         partial.replace(local)
     finally:
@@ -398,13 +328,6 @@ def efs_download(ctx: ServiceContext, request: EfsDownloadRequest) -> dict[str, 
         "saved": ctx.files.relative(local),
         "sha256": sink.digest.hexdigest(),
     }
-
-
-def _too_large_inline(limit: int) -> ServiceError:
-    return ServiceError(
-        TOO_LARGE, f"the file is over files.inline_limit ({limit} bytes); use save_to",
-        {"limit": limit},
-    )
 
 
 class EfsDeleteRequest(Request):

@@ -29,14 +29,7 @@ from bridge.config import FtpSettings, Settings
 from bridge.modem import Exchange, Reply
 from bridge.modem.exchange import Verdict
 from bridge.services.base import ServiceContext, action, module_error
-from bridge.services.efs import (
-    _chunks,
-    _Counter,
-    _FileSink,
-    _InlineSink,
-    _too_large_inline,
-    invalid,
-)
+from bridge.services.efs import invalid
 from bridge.services.errors import MODEM_ERROR, TOO_LARGE, ServiceError
 from bridge.services.ftp_listing import ListEntry, parse_listing
 from bridge.services.ftp_models import (
@@ -46,6 +39,14 @@ from bridge.services.ftp_models import (
     FtpModemFileRequest,
     FtpPathRequest,
     FtpPutRequest,
+    FtpRequest,
+)
+from bridge.services.streams import (
+    FileSink,
+    InlineSink,
+    ReadCounter,
+    exact_chunks,
+    too_large_inline,
 )
 
 log = logging.getLogger("bridge.services.ftp")
@@ -57,8 +58,14 @@ OPERATION_SILENCE = 90.0  # seconds the module may be silent during an operation
 LIST_MAX = 4 * 1024 * 1024  # bytes of a listing we keep; a bigger one is too_large
 STAGE = "transferring"
 EFS_DIRS = {
-    1: "C:/Picture", 2: "C:/Video", 3: "C:/VideoCall", 4: "D:/Picture",
-    5: "D:/Video", 6: "D:/VideoCall", 7: "C:/Audio", 8: "D:/Audio",
+    1: "C:/Picture",
+    2: "C:/Video",
+    3: "C:/VideoCall",
+    4: "D:/Picture",
+    5: "D:/Video",
+    6: "D:/VideoCall",
+    7: "C:/Audio",
+    8: "D:/Audio",
 }
 """<dir> of CFTP(S)GETFILE/PUTFILE (seed 5.7); 0 is the module's current folder."""
 
@@ -71,7 +78,8 @@ def parameter_error(exc: ParameterError) -> ServiceError:
     message = str(exc).split(": ", 1)[-1]
     if exc.reason == "too_long":
         return ServiceError(
-            TOO_LARGE, f"{exc.field}: {message}",
+            TOO_LARGE,
+            f"{exc.field}: {message}",
             {"errors": [{"field": exc.field, "reason": message}]},
         )
     return invalid(exc.field, message)
@@ -102,30 +110,29 @@ def port(value: int) -> at.Param:
 
 @dataclass(frozen=True)
 class ResultCodes:
-    """A chapter's `<err>` numbers -> (stable code, message); the service's name for
-    messages. `+CME ERROR: <n>` and `+CME ERROR: <description>` map the same way."""
+    """A chapter's `<err>` numbers -> (stable code, message). `+CME ERROR: <n>` and
+    `+CME ERROR: <description>` map the same way."""
 
-    service: str
     codes: dict[int, tuple[str, str]]
 
-    def failure(self, number: str, command: str) -> ServiceError:
-        value = number.strip()
-        known = self.codes.get(int(value)) if value.isdigit() else None
-        if known is None:
-            for code, message in self.codes.values():
-                if value.lower() == message.lower():
-                    known = (code, message)
-                    value = str(self._number_of(code))
-        if known is None:
+    def failure(self, result: str, command: str) -> ServiceError:
+        """`result` is the module's `<err>` number, or the description a verbose
+        `+CME ERROR:` gives instead (AT+CMEE=2)."""
+        value = result.strip()
+        number = int(value) if value.isdigit() else self._number_of(value)
+        known = None if number is None else self.codes.get(number)
+        if number is None or known is None:
             return ServiceError(
-                MODEM_ERROR, f"{command} failed: {value}",
-                {"module_error": value, "module_code": int(value) if value.isdigit() else value},
+                MODEM_ERROR,
+                f"{command} failed: {value}",
+                {"module_error": value, "module_code": value if number is None else number},
             )
         code, message = known
-        return ServiceError(code, f"{message} ({value})", {"module_code": int(value)})
+        return ServiceError(code, f"{message} ({number})", {"module_code": number})
 
-    def _number_of(self, code: str) -> int:
-        return next(n for n, (c, _) in self.codes.items() if c == code)
+    def _number_of(self, description: str) -> int | None:
+        wanted = description.lower()
+        return next((n for n, (_, text) in self.codes.items() if text.lower() == wanted), None)
 
     def from_reply(self, exchange: Exchange, reply: Reply, name: str) -> ServiceError:
         """A command that did not end in OK: its `<name>: <err>` line, else the CME
@@ -161,12 +168,12 @@ class PutSource:
         self._open = open_stream
         self.total = total
         self.digest = hashlib.sha256()
-        self._sent = _Counter()
+        self._sent = ReadCounter()
 
     @contextlib.contextmanager
     def chunks(self) -> Iterator[Iterator[bytes]]:
         with self._open() as stream:
-            yield _chunks(stream, self.total, self._sent, self._progress, self.digest.update)
+            yield exact_chunks(stream, self.total, self._sent, self._progress, self.digest.update)
 
     def _progress(self, done: int, total: int) -> None:
         self._ctx.progress(STAGE, done, total)
@@ -218,7 +225,6 @@ class RemoteFiles(ABC):
     def put(self, path: at.Param, source: PutSource) -> None:
         """Upload `source` to `path`."""
 
-
     def delete(self, path: at.Param) -> None:
         self.at_once(f"{self.prefix}DELE", path)
 
@@ -242,8 +248,9 @@ class RemoteFiles(ABC):
 
         self.background(f"{self.prefix}LIST", [path], collect)
         if overflow:
-            raise ServiceError(TOO_LARGE, f"the listing is over {LIST_MAX} bytes",
-                               {"limit": LIST_MAX})
+            raise ServiceError(
+                TOO_LARGE, f"the listing is over {LIST_MAX} bytes", {"limit": LIST_MAX}
+            )
         return parse_listing(bytes(listing))
 
     def size_of(self, path: str, param: at.Param) -> int | None:
@@ -284,8 +291,12 @@ class RemoteFiles(ABC):
             return Verdict.DONE if line.startswith(done) else Verdict.IGNORE
 
         exchange = Exchange(
-            at.write(name, *params), info=(name,), timeout=OPERATION_SILENCE,
-            follow=follow, on_data=on_data, name=f"AT{name}",
+            at.write(name, *params),
+            info=(name,),
+            timeout=OPERATION_SILENCE,
+            follow=follow,
+            on_data=on_data,
+            name=f"AT{name}",
         )
         reply = self.ctx.run(exchange)
         if not reply.final.ok:
@@ -307,9 +318,7 @@ class RemoteFiles(ABC):
     def quietly(self) -> ServiceContext:
         """A context for the clean end of a session: it must run even when the request
         was cancelled (shutdown) or has used up its time."""
-        return dataclasses.replace(
-            self.ctx, cancelled=threading.Event(), started=time.monotonic()
-        )
+        return dataclasses.replace(self.ctx, cancelled=threading.Event(), started=time.monotonic())
 
 
 def _module_dir(folder: int) -> at.Param:
@@ -325,7 +334,7 @@ Defaults = Callable[[Settings], FtpSettings]
 def register_actions(service: str, make: Remote, defaults: Defaults) -> None:
     """ftp/* or ftps/*: the same actions over `make`'s session and commands."""
 
-    def remote_for(ctx: ServiceContext, request: Any) -> RemoteFiles:
+    def remote_for(ctx: ServiceContext, request: FtpRequest) -> RemoteFiles:
         remote = make(ctx, request.account(defaults(ctx.settings)))
         remote.prepare()
         return remote
@@ -402,12 +411,12 @@ def _get_inline(
     """Up to files.inline_limit into the response. A size LIST announces is refused before
     the download; past the limit the rest is drained, not kept, so the module ends cleanly."""
     limit = ctx.settings.files.inline_limit
-    inline = _InlineSink(limit)
-    count = _Counter()
+    inline = InlineSink(limit)
+    count = ReadCounter()
     with remote.session():
         total = remote.size_of(path_text, path)
         if total is not None and total > limit:
-            raise _too_large_inline(limit)
+            raise too_large_inline(limit)
 
         def sink(data: bytes) -> None:
             count.count += len(data)
@@ -416,7 +425,7 @@ def _get_inline(
 
         remote.get(path, sink)
     if inline.overflow:
-        raise _too_large_inline(limit)
+        raise too_large_inline(limit)
     out: dict[str, Any] = {"bytes": count.count, "sha256": inline.digest.hexdigest()}
     try:
         out["text"] = bytes(inline.data).decode("utf-8")
@@ -435,7 +444,7 @@ def _get_to_file(
     )
     try:
         with remote.session(), partial.open("wb") as stream:
-            sink = _FileSink(stream, reporting)
+            sink = FileSink(stream, reporting)
             remote.get(path, sink)
         partial.replace(target)
     finally:

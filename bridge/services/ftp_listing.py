@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-MONTHS = {m: i for i, m in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
-)}
+MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
 TYPES = {"d": "dir", "-": "file", "l": "link"}
 
 # `-rw-r--r--  1 user group  2017 Sep  1 17:24 name` (the name may hold spaces)
@@ -37,8 +40,13 @@ class ListEntry:
     raw: str
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.type, "size": self.size,
-                "modified": self.modified, "raw": self.raw}
+        return {
+            "name": self.name,
+            "type": self.type,
+            "size": self.size,
+            "modified": self.modified,
+            "raw": self.raw,
+        }
 
 
 def parse_listing(data: bytes, now: datetime | None = None) -> list[ListEntry]:

@@ -21,7 +21,9 @@ from bridge.services.base import Request
 PATH_MAX = 256  # bytes of a remote path (seed 5.12: "the maximum length of the full path")
 LOCAL_MAX = 4096
 
-RemotePath = Annotated[str, Field(strict=True, min_length=1, max_length=4 * PATH_MAX)]
+# the models bound only what a request may carry; the module's own limit (PATH_MAX bytes)
+# is checked when the command is built, and is too_large
+RemotePath = Annotated[str, Field(strict=True, min_length=1, max_length=LOCAL_MAX)]
 LocalPath = Annotated[str, Field(strict=True, min_length=1, max_length=LOCAL_MAX)]
 ModuleDir = Annotated[int, Field(strict=True, ge=0, le=8)]
 

@@ -37,18 +37,20 @@ PUT_PIECE = 1024  # bytes per AT+CFTPSPUT (V2.02; ERRATA)
 PUT_RESULTS = ("+CFTPSPUT:", "+CFTPSSPUT:")  # the seed's example spells it the second way
 
 # ERRATA "Result codes": FTPS <err> 1-10.
-FTPS_CODES = ResultCodes("FTPS", {
-    1: ("ftps_ssl_verify_alert", "SSL verify alert"),
-    2: ("ftps_unknown_error", "Unknown FTPS error"),
-    3: ("ftps_busy", "FTPS task is busy"),
-    4: ("ftps_server_closed", "FTPS server closed the connection"),
-    5: ("ftps_timeout", "FTPS timeout"),
-    6: ("ftps_transfer_failed", "Failed to transfer data"),
-    7: ("ftps_memory_error", "Memory error"),
-    8: ("ftps_invalid_parameter", "Invalid parameter"),
-    9: ("ftps_rejected", "FTPS command rejected by server"),
-    10: ("ftps_network_error", "Network error"),
-})
+FTPS_CODES = ResultCodes(
+    {
+        1: ("ftps_ssl_verify_alert", "SSL verify alert"),
+        2: ("ftps_unknown_error", "Unknown FTPS error"),
+        3: ("ftps_busy", "FTPS task is busy"),
+        4: ("ftps_server_closed", "FTPS server closed the connection"),
+        5: ("ftps_timeout", "FTPS timeout"),
+        6: ("ftps_transfer_failed", "Failed to transfer data"),
+        7: ("ftps_memory_error", "Memory error"),
+        8: ("ftps_invalid_parameter", "Invalid parameter"),
+        9: ("ftps_rejected", "FTPS command rejected by server"),
+        10: ("ftps_network_error", "Network error"),
+    }
+)
 
 
 def _command(name: str, timeout: float = SETTING_TIMEOUT) -> Exchange:
@@ -80,8 +82,12 @@ class FtpsFiles(RemoteFiles):
             name="AT+CFTPSLOGIN",  # what logs and errors show: never the password
         )
         kind = param(lambda: at.token("I" if account.binary else "A", field="type"))
-        self._type = Exchange(at.write("+CFTPSTYPE", kind), info=("+CFTPSTYPE",),
-                              timeout=SETTING_TIMEOUT, name="AT+CFTPSTYPE")
+        self._type = Exchange(
+            at.write("+CFTPSTYPE", kind),
+            info=("+CFTPSTYPE",),
+            timeout=SETTING_TIMEOUT,
+            name="AT+CFTPSTYPE",
+        )
 
     @contextlib.contextmanager
     def session(self) -> Iterator[None]:
@@ -136,12 +142,15 @@ class FtpsFiles(RemoteFiles):
         with source.chunks() as chunks:
             for chunk in chunks:
                 for start in range(0, len(chunk), PUT_PIECE):
-                    piece = chunk[start:start + PUT_PIECE]
+                    piece = chunk[start : start + PUT_PIECE]
                     size = at.integer(len(piece), field="size", low=1, high=PUT_PIECE)
                     params = (path, size) if first else (size,)
                     exchange = Exchange(
-                        at.write("+CFTPSPUT", *params), info=("+CFTPSPUT",),
-                        timeout=OPERATION_SILENCE, send_on=">", payload=[piece],
+                        at.write("+CFTPSPUT", *params),
+                        info=("+CFTPSPUT",),
+                        timeout=OPERATION_SILENCE,
+                        send_on=">",
+                        payload=[piece],
                         name="AT+CFTPSPUT",
                     )
                     reply = self.ctx.run(exchange)
@@ -156,8 +165,13 @@ class FtpsFiles(RemoteFiles):
         def follow(line: str) -> Verdict:
             return Verdict.DONE if line.startswith(PUT_RESULTS) else Verdict.IGNORE
 
-        exchange = Exchange(at.execute("+CFTPSPUT"), info=("+CFTPSPUT",),
-                            timeout=OPERATION_SILENCE, follow=follow, name="AT+CFTPSPUT")
+        exchange = Exchange(
+            at.execute("+CFTPSPUT"),
+            info=("+CFTPSPUT",),
+            timeout=OPERATION_SILENCE,
+            follow=follow,
+            name="AT+CFTPSPUT",
+        )
         reply = self.ctx.run(exchange)
         if not reply.final.ok:
             raise self.results.from_reply(exchange, reply, "+CFTPSPUT")

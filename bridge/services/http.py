@@ -61,7 +61,8 @@ def http_request(ctx: ServiceContext, request: HttpRequestRequest) -> dict[str, 
             _chttpact(ctx, checked, outgoing, reader, stack)
         if outgoing.body_short:
             raise ServiceError(
-                MODEM_ERROR, "body_file changed or failed to read while it was sent",
+                MODEM_ERROR,
+                "body_file changed or failed to read while it was sent",
                 {"field": "body_file"},
             )
         return reader.result(ctx.files)
@@ -106,8 +107,9 @@ def _result(line: str) -> Verdict:
 
 def failure(number: int) -> ServiceError:
     code, text = ERRORS.get(number, ("http_unknown_error", f"HTTP error {number}"))
-    return ServiceError(code, f"the module's HTTP request failed: {text} ({number})",
-                        {"module_code": number})
+    return ServiceError(
+        code, f"the module's HTTP request failed: {text} ({number})", {"module_code": number}
+    )
 
 
 def _refused(exchange: Exchange, final: FinalResult) -> ServiceError:

@@ -20,9 +20,9 @@ from typing import Any, BinaryIO
 import h11
 
 from bridge.files import FilesArea
-from bridge.services.efs import CHUNK, _chunks, _Counter
 from bridge.services.errors import MODEM_ERROR, TOO_LARGE, ServiceError
 from bridge.services.http_models import HttpPlan
+from bridge.services.streams import CHUNK, ReadCounter, exact_chunks
 
 log = logging.getLogger("bridge.services.http")
 
@@ -49,11 +49,12 @@ class OutgoingRequest:
         ]
         try:
             head = conn.send(h11.Request(method=plan.method, target=plan.target, headers=headers))
-        except h11.LocalProtocolError as exc:  # plan() checked all of it; never expected
-            raise ServiceError(MODEM_ERROR, f"could not build the request: {exc}") from exc
+        except h11.LocalProtocolError:  # plan() checked all of it; never expected
+            # h11's text may quote a header value (a token): not in the response
+            raise ServiceError(MODEM_ERROR, "could not build the request") from None
         self.head = head or b""
         self.size = len(self.head) + plan.body.size
-        self._read = _Counter()
+        self._read = ReadCounter()
 
     @property
     def body_short(self) -> bool:
@@ -78,7 +79,7 @@ class OutgoingRequest:
             source: BinaryIO = files.enter_context(body.file.open("rb"))
             # exactly the promised length, padded if the file shrank: the module and the
             # server both wait for every byte of it
-            yield from _chunks(source, body.size, self._read, None, None)
+            yield from exact_chunks(source, body.size, self._read, None, None)
             return
         data = memoryview(body.data or b"")
         for start in range(0, len(data), CHUNK):
@@ -162,20 +163,31 @@ class ResponseReader:
         self.error: ServiceError | None = None
 
     def feed(self, data: bytes) -> None:
+        if data:  # an empty block (`DATA,0`) must not read as the end of the stream
+            self._receive(data)
+
+    def finish(self) -> None:
+        """The server closed the connection: a response without a length ends here."""
+        self._receive(b"")
+
+    def _receive(self, data: bytes) -> None:
         if self.complete or self.error is not None:
-            return
+            return  # drained to the end all the same: the module's transfer goes on
         try:
             self.conn.receive_data(data)
             self._events()
         except h11.RemoteProtocolError as exc:
             self.error = ServiceError(
-                BAD_RESPONSE, f"the server's response is not valid HTTP: {exc}",
+                BAD_RESPONSE,
+                f"the server's response is not valid HTTP: {exc}",
                 {"module_error": str(exc)},
             )
-
-    def finish(self) -> None:
-        """The server closed the connection: a response without a length ends here."""
-        self.feed(b"")
+        except OSError as exc:  # save_to's disk is full or gone
+            self.error = ServiceError(
+                MODEM_ERROR,
+                f"saving the response failed: {exc.strerror or exc}",
+                {"field": "save_to"},
+            )
 
     def result(self, files: FilesArea) -> dict[str, Any]:
         """The response's data for the reply, once the transfer is over."""
@@ -190,13 +202,17 @@ class ResponseReader:
             )
         if self.head is None or not self.complete:
             raise ServiceError(
-                BAD_RESPONSE, "the connection closed before the whole response arrived",
+                BAD_RESPONSE,
+                "the connection closed before the whole response arrived",
                 {"received": self.sink.count},
             )
         self.sink.commit()
         head = self.head
-        out: dict[str, Any] = {"status": head.status, "reason": head.reason,
-                               "headers": head.headers}
+        out: dict[str, Any] = {
+            "status": head.status,
+            "reason": head.reason,
+            "headers": head.headers,
+        }
         if self.sink.save_to is not None:
             out["saved"] = files.relative(self.sink.save_to)
         else:

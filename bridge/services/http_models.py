@@ -100,6 +100,8 @@ def plan(request: HttpRequestRequest, files: FilesArea) -> HttpPlan:
     save_to = None
     if request.save_to is not None:
         save_to = files.for_writing(request.save_to, field="save_to")
+        if save_to.is_dir():
+            raise invalid("save_to", "is a folder")
     return HttpPlan(
         secure=secure,
         host=host_param,
@@ -115,7 +117,8 @@ def plan(request: HttpRequestRequest, files: FilesArea) -> HttpPlan:
 
 def too_large(field: str, reason: str, limit: int) -> ServiceError:
     return ServiceError(
-        TOO_LARGE, f"{field}: {reason}",
+        TOO_LARGE,
+        f"{field}: {reason}",
         {"errors": [{"field": field, "reason": reason}], "limit": limit},
     )
 
@@ -181,8 +184,9 @@ def _headers(given: dict[str, str], host: str) -> list[tuple[str, bytes]]:
     for name, value in given.items():
         field = f"headers.{name}"
         if len(name) > HEADER_NAME_MAX or not _TOKEN.fullmatch(name):
-            raise invalid(field, "a header name is a token: no spaces, colons or control "
-                                 "characters")
+            raise invalid(
+                field, "a header name is a token: no spaces, colons or control characters"
+            )
         if name.lower() in RESERVED_HEADERS:
             raise invalid(field, "is set by the bridge")
         if len(value.encode("utf-8")) > HEADER_VALUE_MAX:

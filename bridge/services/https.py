@@ -21,7 +21,6 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from typing import TYPE_CHECKING
 
 from bridge.at import DataBlock, Urc
 from bridge.at import commands as at
@@ -32,9 +31,7 @@ from bridge.modem.exchange import Verdict
 from bridge.services.base import ServiceContext, module_error
 from bridge.services.errors import CANCELLED, TIMEOUT, ServiceError
 from bridge.services.http_message import OutgoingRequest, ResponseReader, pieces
-
-if TYPE_CHECKING:
-    from bridge.services.http_models import HttpPlan
+from bridge.services.http_models import HttpPlan
 
 log = logging.getLogger("bridge.services.https")
 
@@ -194,8 +191,9 @@ def _commit(ctx: ServiceContext, plan: HttpPlan, notices: _Notices) -> None:
     No information prefix: the result is always an announcement, before OK or after."""
     notices.drain()
     notices.results.clear()
-    ctx.check(Exchange(at.execute("+CHTTPSSEND"), info=(), timeout=COMMAND_TIMEOUT,
-                       name="AT+CHTTPSSEND"))
+    ctx.check(
+        Exchange(at.execute("+CHTTPSSEND"), info=(), timeout=COMMAND_TIMEOUT, name="AT+CHTTPSSEND")
+    )
     notices.wait(lambda: bool(notices.results), plan.timeout)
     result = notices.results.pop(0)
     if result != "0":
@@ -256,8 +254,9 @@ def _receive_result(line: str) -> Verdict:
 
 def _cached(ctx: ServiceContext) -> int | None:
     """AT+CHTTPSRECV? -> `+CHTTPSRECV: LEN,<n>`; None where the firmware lacks it."""
-    reply = ctx.run(Exchange(at.read("+CHTTPSRECV"), info=("+CHTTPSRECV",),
-                             timeout=COMMAND_TIMEOUT))
+    reply = ctx.run(
+        Exchange(at.read("+CHTTPSRECV"), info=("+CHTTPSRECV",), timeout=COMMAND_TIMEOUT)
+    )
     value = (reply.first("+CHTTPSRECV:") or "").replace(" ", "")
     if not reply.final.ok or not value.upper().startswith("LEN,"):
         return None
@@ -278,5 +277,6 @@ def _release(ctx: ServiceContext) -> None:
 
 def failure(number: int) -> ServiceError:
     code, text = RESULTS.get(number, ("https_unknown_error", f"result {number}"))
-    return ServiceError(code, f"the module's HTTPS request failed: {text} ({number})",
-                        {"module_code": number})
+    return ServiceError(
+        code, f"the module's HTTPS request failed: {text} ({number})", {"module_code": number}
+    )

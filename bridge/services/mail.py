@@ -65,9 +65,7 @@ def header_text(message: EmailMessage, name: str) -> str:
 
 
 def _body(message: EmailMessage) -> MIMEPart | None:
-    return message.get_body(preferencelist=("plain",)) or message.get_body(
-        preferencelist=("html",)
-    )
+    return message.get_body(preferencelist=("plain",)) or message.get_body(preferencelist=("html",))
 
 
 def _text(body: MIMEPart | None) -> str:

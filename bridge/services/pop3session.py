@@ -199,7 +199,8 @@ class Pop3Session:
         match = _STORED.fullmatch(where.text)
         if match is None:
             raise ServiceError(
-                MODEM_ERROR, "AT+POP3GET: no mail folder in the result",
+                MODEM_ERROR,
+                "AT+POP3GET: no mail folder in the result",
                 {"module_error": where.text[:200]},
             )
         return StoredMail(match.group("dir").rstrip("/"), match.group("file"))

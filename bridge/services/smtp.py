@@ -139,31 +139,37 @@ def settings_exchanges(mail: Mail) -> list[Exchange]:
         steps.append(_setting(at.execute("+SMTPAUTH"), "AT+SMTPAUTH"))
     else:
         user, password = mail.login
-        steps.append(_setting(
-            at.write(
-                "+SMTPAUTH",
-                at.integer(1, field="auth", low=0, high=1),
-                _param(lambda: at.string(user, field="auth.user")),
-                _param(lambda: at.string(password, field="auth.password", allow_empty=True)),
-            ),
-            "AT+SMTPAUTH",  # the label logs and errors show: never the parameters
-        ))
-    steps.append(_setting(at.write("+SMTPFROM", *_mailbox_params(mail.sender, "from")),
-                          "AT+SMTPFROM"))
+        steps.append(
+            _setting(
+                at.write(
+                    "+SMTPAUTH",
+                    at.integer(1, field="auth", low=0, high=1),
+                    _param(lambda: at.string(user, field="auth.user")),
+                    _param(lambda: at.string(password, field="auth.password", allow_empty=True)),
+                ),
+                "AT+SMTPAUTH",  # the label logs and errors show: never the parameters
+            )
+        )
+    steps.append(
+        _setting(at.write("+SMTPFROM", *_mailbox_params(mail.sender, "from")), "AT+SMTPFROM")
+    )
     steps.append(_setting(at.execute("+SMTPRCPT"), "AT+SMTPRCPT"))  # stale ones go first
     for kind, label, boxes in ((TO, "to", mail.to), (CC, "cc", mail.cc), (BCC, "bcc", mail.bcc)):
         for index, box in enumerate(boxes):
-            steps.append(_setting(
-                at.write(
-                    "+SMTPRCPT",
-                    at.integer(kind, field="kind", low=0, high=2),
-                    at.integer(index, field="index", low=0, high=4),
-                    *_mailbox_params(box, f"{label}.{index}"),
-                ),
-                "AT+SMTPRCPT",
-            ))
-    subject = _param(lambda: at.string(mail.subject, field="subject", allow_empty=True,
-                                       allow_non_ascii=True))
+            steps.append(
+                _setting(
+                    at.write(
+                        "+SMTPRCPT",
+                        at.integer(kind, field="kind", low=0, high=2),
+                        at.integer(index, field="index", low=0, high=4),
+                        *_mailbox_params(box, f"{label}.{index}"),
+                    ),
+                    "AT+SMTPRCPT",
+                )
+            )
+    subject = _param(
+        lambda: at.string(mail.subject, field="subject", allow_empty=True, allow_non_ascii=True)
+    )
     steps.append(_setting(at.write("+SMTPSUB", subject), "AT+SMTPSUB"))
     steps.append(_body_exchange(mail))
     charset = _param(lambda: at.string(mail.charset, field="charset"))
@@ -175,9 +181,7 @@ def _body_exchange(mail: Mail) -> Exchange:
     """The quoted form when the body fits in it; else the `>>` data mode, ended by Ctrl-Z."""
     body = mail.body
     quotable = (
-        body.isascii()
-        and len(body) <= QUOTED_BODY_MAX
-        and not any(c in body for c in '"\r\n\t')
+        body.isascii() and len(body) <= QUOTED_BODY_MAX and not any(c in body for c in '"\r\n\t')
     )
     if quotable:
         text = _param(lambda: at.string(body, field="body", allow_empty=True))
@@ -243,8 +247,11 @@ def _attach(ctx: ServiceContext, mail: Mail, staged: list[ModulePath]) -> None:
         reply = ctx.run(exchange)
         if not reply.final.ok:
             if (reply.first("+SMTP:") or "").upper() == "OVERSIZE":
-                raise too_large("attachments", "the module says the attachments are too big",
-                                ATTACHMENT_BYTES_MAX)
+                raise too_large(
+                    "attachments",
+                    "the module says the attachments are too big",
+                    ATTACHMENT_BYTES_MAX,
+                )
             raise module_error(exchange, reply.final)
 
 
@@ -257,7 +264,9 @@ def _send(ctx: ServiceContext, timeout: float) -> None:
     fast result is not missed) up to `timeout`; stop the module on timeout or shutdown."""
     with _registered(ctx.modem) as sending, ctx.modem.urc_waiter(_is_result) as waiter:
         send = Exchange(
-            at.execute("+SMTPSEND"), info=("+SMTP",), timeout=min(SEND_ANSWER, timeout),
+            at.execute("+SMTPSEND"),
+            info=("+SMTP",),
+            timeout=min(SEND_ANSWER, timeout),
             name="AT+SMTPSEND",
         )
         reply = ctx.run(send)
@@ -305,8 +314,11 @@ def _send(ctx: ServiceContext, timeout: float) -> None:
 def _failure(word: str) -> ServiceError:
     code = RESULTS.get(word)
     if code is None:
-        return ServiceError(MODEM_ERROR, f"the module reported +SMTP: {word}",
-                            {"module_code": word, "module_error": word})
+        return ServiceError(
+            MODEM_ERROR,
+            f"the module reported +SMTP: {word}",
+            {"module_code": word, "module_error": word},
+        )
     return ServiceError(code, MESSAGES[word], {"module_code": word})
 
 

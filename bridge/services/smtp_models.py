@@ -119,7 +119,8 @@ class Mail:
 
 def too_large(field_path: str, reason: str, limit: int) -> ServiceError:
     return ServiceError(
-        TOO_LARGE, f"{field_path}: {reason}",
+        TOO_LARGE,
+        f"{field_path}: {reason}",
         {"errors": [{"field": field_path, "reason": reason}], "limit": limit},
     )
 
@@ -147,8 +148,7 @@ def _mailbox(value: str | MailboxField, field_path: str) -> Mailbox:
     if isinstance(value, str):
         return Mailbox(_address(value, field_path))
     address = _address(value.address, f"{field_path}.address")
-    return Mailbox(address, _line_text(value.name, f"{field_path}.name", NAME_MAX,
-                                       ascii_only=True))
+    return Mailbox(address, _line_text(value.name, f"{field_path}.name", NAME_MAX, ascii_only=True))
 
 
 def _recipients(values: list[Recipient], kind: str) -> tuple[Mailbox, ...]:
@@ -186,8 +186,7 @@ def _body(value: str, charset: str) -> str:
 
 def _attachments(values: list[str], files: FilesArea) -> tuple[LocalAttachment, ...]:
     if len(values) > ATTACHMENTS_MAX:
-        raise too_large("attachments", f"more than {ATTACHMENTS_MAX} attachments",
-                        ATTACHMENTS_MAX)
+        raise too_large("attachments", f"more than {ATTACHMENTS_MAX} attachments", ATTACHMENTS_MAX)
     found: list[LocalAttachment] = []
     seen: dict[str, int] = {}
     for i, relative in enumerate(values):
@@ -203,8 +202,11 @@ def _attachments(values: list[str], files: FilesArea) -> tuple[LocalAttachment, 
         found.append(LocalAttachment(path, name, path.stat().st_size))
     total = sum(a.size for a in found)
     if total > ATTACHMENT_BYTES_MAX:
-        raise too_large("attachments", f"{total} bytes in all, over {ATTACHMENT_BYTES_MAX}",
-                        ATTACHMENT_BYTES_MAX)
+        raise too_large(
+            "attachments",
+            f"{total} bytes in all, over {ATTACHMENT_BYTES_MAX}",
+            ATTACHMENT_BYTES_MAX,
+        )
     return tuple(found)
 
 
@@ -224,8 +226,7 @@ def _login(request: SmtpSendRequest, settings: Settings) -> tuple[str, str] | No
         raise invalid(f"{where}.user", "must not be empty")
     # the password's own text never goes into a message: only what is wrong with it
     if len(password) > PASSWORD_MAX:
-        raise too_large(f"{where}.password", f"longer than {PASSWORD_MAX} characters",
-                        PASSWORD_MAX)
+        raise too_large(f"{where}.password", f"longer than {PASSWORD_MAX} characters", PASSWORD_MAX)
     if _LINE_FORBIDDEN.search(password) or not password.isascii():
         raise invalid(f"{where}.password", "must be ASCII without quotes or control characters")
     return user, password
@@ -268,4 +269,3 @@ def compose(request: SmtpSendRequest, settings: Settings, files: FilesArea) -> M
         attachments=_attachments(request.attachments, files),
     )
     return mail
-

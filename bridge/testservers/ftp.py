@@ -140,5 +140,3 @@ class FtpTestServer(ManagedServer):
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-
-

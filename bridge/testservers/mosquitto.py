@@ -57,7 +57,9 @@ class Mosquitto(ManagedServer):
             for user, password in self.users.items():
                 subprocess.run(
                     ["mosquitto_passwd", "-b", str(passwords), user, password],
-                    check=True, capture_output=True, timeout=30,
+                    check=True,
+                    capture_output=True,
+                    timeout=30,
                 )
             lines += ["allow_anonymous false", f"password_file {passwords}"]
         else:

@@ -170,8 +170,6 @@ class SmtpTestServer(ManagedServer):
         if controller is not None:
             controller.stop()
 
-
-
     @property
     def messages(self) -> list[ReceivedMail]:
         """Every message accepted so far, oldest first."""

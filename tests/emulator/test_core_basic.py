@@ -96,7 +96,7 @@ def test_parse_args(raw: str, expected: list[object]) -> None:
     assert Command("+X", "write", raw, f"AT+X={raw}").args() == expected
 
 
-@pytest.mark.parametrize("raw", ['"open', '"a"b', 'x"y', '{non-ascii}"zz"', '{non-ascii}x'])
+@pytest.mark.parametrize("raw", ['"open', '"a"b', 'x"y', '{non-ascii}"zz"', "{non-ascii}x"])
 def test_parse_args_refuses(raw: str) -> None:
     with pytest.raises(ArgError):
         parse_args(raw)

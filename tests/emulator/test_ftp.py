@@ -217,9 +217,7 @@ def test_a_large_download_streams_byte_exact(modem: Modem, ftp_server: FtpTestSe
     assert max(sizes) == 1024
 
 
-def test_a_download_never_holds_the_file_in_memory(
-    modem: Modem, ftp_server: FtpTestServer
-) -> None:
+def test_a_download_never_holds_the_file_in_memory(modem: Modem, ftp_server: FtpTestServer) -> None:
     size = 4 * 1024 * 1024
     chunk = os.urandom(64 * 1024)
     with (ftp_server.home / "huge.bin").open("wb") as f:

@@ -37,7 +37,10 @@ def test_mqtt_311_requests_and_a_persistent_session(  # type: ignore[no-untyped-
 
 
 def test_tls_and_password(  # type: ignore[no-untyped-def]
-    tmp_path: Path, emulator_factory, bridge_factory, probe_factory,
+    tmp_path: Path,
+    emulator_factory,
+    bridge_factory,
+    probe_factory,
     certificates: TestCertificates,
 ) -> None:
     users = {"bridge": "bridge-pw-x1", "probe": "probe-pw-y2"}
@@ -69,7 +72,9 @@ def test_the_will_says_offline_when_the_bridge_dies(  # type: ignore[no-untyped-
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIM5360_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "bridge.cli", "run", "--config", str(config)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
     )
     try:
         assert probe.wait_for(f"{BASE}/bridge/state", timeout=20) == {"state": "online"}

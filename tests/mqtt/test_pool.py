@@ -12,16 +12,16 @@ def test_each_job_served_once_by_one_of_two_bridges(  # type: ignore[no-untyped-
     emulator_factory, broker, bridge_factory, probe_factory
 ) -> None:
     for name in ("gw1", "gw2"):
-        bridge_factory(broker, emulator_factory(), modem_id=f"{name}-modem",
-                       pool="enabled = true")
+        bridge_factory(broker, emulator_factory(), modem_id=f"{name}-modem", pool="enabled = true")
     probe: MqttProbe = probe_factory(broker)
     probe.subscribe(f"{BASE}/jobs/response/#")
     for n in range(8):
         probe.publish(f"{BASE}/jobs/request/modem/status", {"transaction": n})
     served = {}
     for n in range(8):
-        reply = probe.wait_for(f"{BASE}/jobs/response/modem/status",
-                               lambda p, n=n: p["transaction"] == n)
+        reply = probe.wait_for(
+            f"{BASE}/jobs/response/modem/status", lambda p, n=n: p["transaction"] == n
+        )
         assert reply["status"] == "ok"
         served[n] = reply["modem"]
     assert set(served.values()) == {"gw1-modem", "gw2-modem"}, served

@@ -116,8 +116,7 @@ def multipart_mail() -> bytes:
     msg.add_attachment(
         ALL_BYTES * 40, maintype="application", subtype="octet-stream", filename="data.bin"
     )
-    msg.add_attachment(b"\x89PNG" + bytes(996), maintype="image", subtype="png",
-                       filename="pic.png")
+    msg.add_attachment(b"\x89PNG" + bytes(996), maintype="image", subtype="png", filename="pic.png")
     raw = msg.as_bytes()
     assert b"\r\n" in raw and b"\r\r" not in raw
     return raw

@@ -74,15 +74,17 @@ def room(
     bridge = bridge_factory(
         broker,
         emulator,
-        smtp="\n".join([
-            f'server = "{SERVER}"',
-            f"port = {server.port}",
-            'user = "gateway"',
-            f'password = "{PASSWORD}"',
-            'from_address = "gw@example.com"',
-            'from_name = "Gateway"',
-            'to = ["default@example.com"]',
-        ]),
+        smtp="\n".join(
+            [
+                f'server = "{SERVER}"',
+                f"port = {server.port}",
+                'user = "gateway"',
+                f'password = "{PASSWORD}"',
+                'from_address = "gw@example.com"',
+                'from_name = "Gateway"',
+                'to = ["default@example.com"]',
+            ]
+        ),
     )
     (Path(bridge.settings.files.dir)).mkdir(parents=True, exist_ok=True)
     return MailRoom(emulator, bridge, probe, server)
@@ -98,14 +100,16 @@ def test_send_with_recipients_body_and_attachments(room: MailRoom) -> None:
     (room.files / "notes.txt").write_text("first line\nsecond line\n")
     body = "".join(f"line {n:04d} of the body, all plain text\n" for n in range(100))[:3000]
     assert len(body) == 3000
-    reply = room.send({
-        "to": ["a@example.com", {"address": "b@example.com", "name": "Bee"}],
-        "cc": ["c@example.com"],
-        "bcc": ["hidden@example.com"],
-        "subject": "Door opened",
-        "body": body,
-        "attachments": ["snap/every.bin", "notes.txt"],
-    })
+    reply = room.send(
+        {
+            "to": ["a@example.com", {"address": "b@example.com", "name": "Bee"}],
+            "cc": ["c@example.com"],
+            "bcc": ["hidden@example.com"],
+            "subject": "Door opened",
+            "body": body,
+            "attachments": ["snap/every.bin", "notes.txt"],
+        }
+    )
     assert reply["status"] == "ok", reply
     assert reply["data"] == {"attachments": 2, "recipients": 4}
 
@@ -133,9 +137,7 @@ def test_send_with_recipients_body_and_attachments(room: MailRoom) -> None:
     # the staged copies left the module again
     staged = room.emulator.root / "C" / "smtpfile"
     assert staged.is_dir() and not any(staged.iterdir())
-    progress = [
-        json.loads(m) for m in room.published(f"{BASE}/modem/progress/smtp/send")
-    ]
+    progress = [json.loads(m) for m in room.published(f"{BASE}/modem/progress/smtp/send")]
     # stage changes within the reporter's throttle interval may be folded together
     stages = [p["stage"] for p in progress]
     assert stages[0] == "configuring" and "uploading" in stages and stages[-1] == "done"
@@ -170,9 +172,13 @@ def test_wrong_password_is_smtp_auth_error(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     wrong = "not-the-Password-42"
-    reply = room.send({
-        "auth": {"user": "gateway", "password": wrong}, "subject": "x", "body": "y",
-    })
+    reply = room.send(
+        {
+            "auth": {"user": "gateway", "password": wrong},
+            "subject": "x",
+            "body": "y",
+        }
+    )
     assert reply["status"] == "error"
     assert reply["error"]["code"] == "smtp_auth_error", reply
     assert reply["error"]["detail"]["module_code"] == "AUTH ERROR"
@@ -321,6 +327,9 @@ def test_stop_request_cancels_the_pending_send(room: MailRoom) -> None:
 
 def test_stop_with_nothing_to_stop(room: MailRoom) -> None:
     reply = room.probe.request(BASE, "smtp/stop", {})
-    assert reply == {"transaction": reply["transaction"], "status": "ok",
-                     "data": {"stopped": False}}
+    assert reply == {
+        "transaction": reply["transaction"],
+        "status": "ok",
+        "data": {"stopped": False},
+    }
     assert "AT+SMTPSTOP" in room.commands()
