@@ -17,7 +17,7 @@ from bridge.config import ConfigError, Settings, load_settings
 from bridge.files import FilesArea
 from bridge.log import configure_logging, redact
 from bridge.modem import Modem, ModemOptions
-from bridge.mqtt.discovery import Discovery, mail_topic
+from bridge.mqtt.discovery import Discovery, mail_topic, polling_on
 from bridge.mqtt.face import ModemFace, now_iso
 from bridge.mqtt.link import Inbound, MqttLink
 from bridge.mqtt.notify import Commands
@@ -73,7 +73,7 @@ class Bridge:
         }
         # POP3 polling: a pop3/check round every poll_interval, announcing new mail as events
         self.pollers: list[PeriodicJob] = []
-        if settings.pop3.poll_interval > 0 and settings.pop3.server:
+        if polling_on(settings):
             check = self.actions["pop3/check"]
             self.pollers = [
                 PeriodicJob(

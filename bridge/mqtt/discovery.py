@@ -214,7 +214,8 @@ class Discovery:
         self._due: set[str] = set()  # modems whose configs are to be (re)published
         self._sweep = False  # remove the entities of modems that left the config
         self._republish_at: float | None = None
-        self._published: dict[str, str] = {}  # modem -> IMEI, since the last (re)connect
+        self._everything = False  # publish every modem's configs again
+        self._published: dict[str, str] = {}  # modem -> IMEI: the discovery thread's own
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="ha-discovery", daemon=True)
 
@@ -240,8 +241,7 @@ class Discovery:
     def connected(self) -> None:
         """On every broker (re)connect: the broker may have lost what it retained."""
         with self._cond:
-            self._published.clear()
-            self._due.update(self.modems)
+            self._everything = True
             self._sweep = True
             self._cond.notify_all()
 
@@ -275,6 +275,9 @@ class Discovery:
                     return
                 if self._republish_at is not None and time.monotonic() >= self._republish_at:
                     self._republish_at = None
+                    self._everything = True
+                if self._everything:
+                    self._everything = False
                     self._published.clear()
                     self._due.update(self.modems)
                 due, self._due = self._due, set()
@@ -286,25 +289,31 @@ class Discovery:
 
     def _work_ready(self) -> bool:
         late = self._republish_at is not None and time.monotonic() >= self._republish_at
-        return bool(self._due) or self._sweep or late
+        return bool(self._due) or self._sweep or self._everything or late
 
     def _publish(self, due: set[str], sweep: bool) -> None:
         recorded = self.store.load()
         before = {modem: list(topics) for modem, topics in recorded.items()}
-        if sweep:
-            for modem_id in sorted(set(recorded) - set(self.modems)):
-                log.info("removing the Home Assistant entities of modem %s", modem_id)
-                self._clear(recorded.pop(modem_id))
+        fresh: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {}  # modem -> IMEI, configs
         for modem_id in sorted(due):
             identity = self.modems[modem_id].identity
             if identity is None or self._published.get(modem_id) == identity.imei:
                 continue  # not online yet (it is published when it is), or done already
             configs = entity_configs(self.topics, self.settings, modem_id, identity)
+            fresh[modem_id] = (identity.imei, configs)
+        if sweep:
+            # a module moved to another modem id keeps its unique_ids: not removed then
+            in_use = {t for m in self.modems for t in recorded.get(m, [])}
+            in_use.update(t for _, configs in fresh.values() for t in configs)
+            for modem_id in sorted(set(recorded) - set(self.modems)):
+                log.info("removing the Home Assistant entities of modem %s", modem_id)
+                self._clear(sorted(set(recorded.pop(modem_id)) - in_use))
+        for modem_id, (imei, configs) in fresh.items():
             self._clear(sorted(set(recorded.get(modem_id, [])) - set(configs)))
             for topic, config in configs.items():
                 self.link.publish(topic, json.dumps(config).encode(), qos=1, retain=True)
             recorded[modem_id] = sorted(configs)
-            self._published[modem_id] = identity.imei
+            self._published[modem_id] = imei
             log.info("published %d Home Assistant entities of modem %s", len(configs), modem_id)
         if recorded != before:
             self.store.save(recorded)

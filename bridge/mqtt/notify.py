@@ -116,6 +116,7 @@ class Commands:
             )
             self.router.answer(reply, exc, None)
             return
+        log.info("modem %s: a notify message becomes an e-mail", modem)
         self._request(modem, NOTIFY_KEY, body, message)
 
     def _request(self, modem: str, key: str, body: dict[str, Any], message: Inbound) -> None:

@@ -40,30 +40,36 @@ ENTITIES = sum(len(keys) for keys in KEYS.values())
 BridgeMaker = Callable[..., Bridge]
 
 
-@pytest.fixture
-def ha_bridge_factory(tmp_path: Path) -> Iterator[BridgeMaker]:
-    """Like `bridge_factory`, with discovery on (that fixture's config turns it off).
-    `stop(bridge)` ends one early; the rest are stopped at teardown."""
-    running: list[Bridge] = []
+class HaBridges:
+    """Like `bridge_factory`, with discovery on (that fixture's config turns it off), and
+    `stop(bridge)` to end one early, to start another on the same state_dir."""
 
-    def make(broker: Mosquitto, emulator: Emulator, **extra: str) -> Bridge:
-        settings = load_settings(bridge_config(tmp_path, broker, emulator, **extra), env={})
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.running: list[Bridge] = []
+
+    def __call__(self, broker: Mosquitto, emulator: Emulator, **extra: str) -> Bridge:
+        config = bridge_config(self.tmp_path, broker, emulator, **extra)
+        settings = load_settings(config, env={})
         settings = settings.model_copy(update={"homeassistant": HomeAssistantSettings()})
         bridge = Bridge(settings, shutdown_grace=2.0)
         bridge.start()
-        running.append(bridge)
+        self.running.append(bridge)
         assert bridge.link.connected.wait(10), "bridge did not connect to the broker"
         for modem in bridge.modems.values():
             assert modem.wait_online(10), modem.state
         return bridge
 
-    def stop(bridge: Bridge) -> None:
-        running.remove(bridge)
+    def stop(self, bridge: Bridge) -> None:
+        self.running.remove(bridge)
         bridge.stop()
 
-    make.stop = stop  # type: ignore[attr-defined]
-    yield make
-    for bridge in running:
+
+@pytest.fixture
+def ha_bridge_factory(tmp_path: Path) -> Iterator[HaBridges]:
+    bridges = HaBridges(tmp_path)
+    yield bridges
+    for bridge in bridges.running:
         bridge.stop()
 
 
@@ -115,7 +121,7 @@ def drain(probe: MqttProbe) -> None:
 def test_configs_are_retained_with_device_availability_and_signal_fields(
     emulator_factory: Callable[..., Emulator],
     broker: Mosquitto,
-    ha_bridge_factory: BridgeMaker,
+    ha_bridge_factory: HaBridges,
     probe_factory: Callable[..., MqttProbe],
     tmp_path: Path,
 ) -> None:
@@ -183,7 +189,7 @@ def test_configs_are_retained_with_device_availability_and_signal_fields(
 def test_mail_count_sensor_with_pop3_polling(
     emulator_factory: Callable[..., Emulator],
     broker: Mosquitto,
-    ha_bridge_factory: BridgeMaker,
+    ha_bridge_factory: HaBridges,
     probe_factory: Callable[..., MqttProbe],
     pop3_server: Pop3TestServer,
     pop3_user: str,
@@ -214,7 +220,7 @@ def test_mail_count_sensor_with_pop3_polling(
 def mail_bridge(
     emulator_factory: Callable[..., Emulator],
     broker: Mosquitto,
-    ha_bridge_factory: BridgeMaker,
+    ha_bridge_factory: HaBridges,
     smtp_server_factory: Callable[..., SmtpTestServer],
 ) -> tuple[Emulator, Bridge, SmtpTestServer]:
     server = smtp_server_factory(require_auth=False)
@@ -239,7 +245,7 @@ def notify(probe: MqttProbe, message: bytes) -> Any:
     response = f"{BASE}/modem/response/smtp/send"
     probe.subscribe(response)
     probe.publish(f"{BASE}/modem/notify", None, raw=message)
-    return probe.wait_for(response, timeout=60)
+    return probe.wait_for(response, timeout=30)
 
 
 def test_notify_message_becomes_an_email(
@@ -304,7 +310,7 @@ def test_bad_notify_message_is_refused_before_the_module(
 def test_check_mail_button_runs_pop3_check(
     emulator_factory: Callable[..., Emulator],
     broker: Mosquitto,
-    ha_bridge_factory: BridgeMaker,
+    ha_bridge_factory: HaBridges,
     probe_factory: Callable[..., MqttProbe],
     pop3_server: Pop3TestServer,
     pop3_user: str,
@@ -331,7 +337,7 @@ def test_check_mail_button_runs_pop3_check(
 def test_restart_button_restarts_the_modem(
     emulator_factory: Callable[..., Emulator],
     broker: Mosquitto,
-    ha_bridge_factory: BridgeMaker,
+    ha_bridge_factory: HaBridges,
     probe_factory: Callable[..., MqttProbe],
 ) -> None:
     emulator = emulator_factory()
@@ -350,11 +356,25 @@ def test_restart_button_restarts_the_modem(
 
 # -- republishing and removal ---------------------------------------------------------------
 
+OTHER_IMEI = "351602000330588"
+
+
+def answer_imei(imei: str) -> Callable[[Any, Any], None]:
+    """An AT+CGSN handler for the emulator: every emulated module has the same IMEI."""
+
+    def answer(cmd: Any, host: Any) -> None:
+        if cmd.form == "exec":
+            host.line(imei)
+        host.ok()
+
+    return answer
+
+
 
 def test_home_assistant_online_makes_the_bridge_publish_again(
     emulator_factory: Callable[..., Emulator],
     broker: Mosquitto,
-    ha_bridge_factory: BridgeMaker,
+    ha_bridge_factory: HaBridges,
     probe_factory: Callable[..., MqttProbe],
 ) -> None:
     probe = probe_factory(broker)
@@ -377,18 +397,20 @@ def test_home_assistant_online_makes_the_bridge_publish_again(
 def test_entities_of_a_modem_that_left_the_config_are_removed(
     emulator_factory: Callable[..., Emulator],
     broker: Mosquitto,
-    ha_bridge_factory: BridgeMaker,
+    ha_bridge_factory: HaBridges,
     probe_factory: Callable[..., MqttProbe],
     tmp_path: Path,
 ) -> None:
     kept, gone = emulator_factory(), emulator_factory()
+    gone.add_command("+CGSN", answer_imei(OTHER_IMEI))  # two modules, two devices
     probe = probe_factory(broker)
     probe.subscribe(CONFIGS)
     both = ha_bridge_factory(broker, kept, modem=f'[[modems]]\nid = "gone"\nport = "{gone.link}"')
     kept_topics = expected_topics(imei_of(both))
     gone_topics = expected_topics(imei_of(both, "gone"))
+    assert imei_of(both, "gone") == OTHER_IMEI
     collect(probe, kept_topics | gone_topics, timeout=15)
-    ha_bridge_factory.stop(both)  # type: ignore[attr-defined]
+    ha_bridge_factory.stop(both)
 
     ha_bridge_factory(broker, kept)
     removed = collect(probe, gone_topics, timeout=15)
