@@ -15,9 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import random
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,12 +28,14 @@ from bridge.modem.modem import StateChange
 from bridge.mqtt.link import Inbound, MqttLink
 from bridge.mqtt.notify import NOTIFY_KEY, button_topic, notify_topic
 from bridge.mqtt.topics import Topics
+from bridge.statefile import read_json, write_json
 
 log = logging.getLogger("bridge.mqtt.discovery")
 
 STATE_FILE = "discovery.json"
 EVENT_TYPES = ("new_mail", "modem_rebooted", "network_lost", "network_back")
-STATE_TEMPLATE = "{{ value_json.state }}"
+# `recovering` counts as unavailable too: only a modem that is online can serve
+STATE_TEMPLATE = "{{ 'online' if value_json.state == 'online' else 'offline' }}"
 REPUBLISH_DELAY = (0.5, 3.0)  # seconds after Home Assistant's `online`
 
 
@@ -76,77 +76,119 @@ def entity_configs(
     ]
     status = topics.status(modem_id)
     entities: list[tuple[str, str, dict[str, Any]]] = [
-        ("binary_sensor", "online", {
-            "name": "Connectivity",
-            "device_class": "connectivity",
-            "entity_category": "diagnostic",
-            "state_topic": topics.state(modem_id),
-            # recovering and offline are both "not connected"
-            "value_template": "{{ 'ON' if value_json.state == 'online' else 'OFF' }}",
-        }),
-        ("sensor", "signal", {
-            "name": "Signal strength",
-            "device_class": "signal_strength",
-            "unit_of_measurement": "dBm",
-            "state_class": "measurement",
-            "entity_category": "diagnostic",
-            "state_topic": status,
-            "value_template": "{{ value_json.signal_dbm }}",
-        }),
-        ("sensor", "registration", {
-            "name": "Network registration",
-            "icon": "mdi:radio-tower",
-            "entity_category": "diagnostic",
-            "state_topic": status,
-            "value_template": "{{ value_json.registration }}",
-        }),
-        ("sensor", "operator", {
-            "name": "Operator",
-            "icon": "mdi:sim",
-            "entity_category": "diagnostic",
-            "state_topic": status,
-            "value_template": "{{ value_json.operator }}",
-        }),
-        ("sensor", "last_email", {
-            "name": "Last e-mail",
-            "icon": "mdi:email-check",
-            "state_topic": topics.response(modem_id, NOTIFY_KEY),
-            "value_template": (
-                "{{ 'ok' if value_json.status == 'ok' else value_json.error.code }}"
-            ),
-        }),
-        ("notify", "email", {
-            "name": "E-mail",
-            "command_topic": notify_topic(topics, modem_id),
-            "qos": 1,
-        }),
-        ("button", "check_mail", {
-            "name": "Check mail",
-            "icon": "mdi:email-sync",
-            "command_topic": button_topic(topics, modem_id, "check_mail"),
-            "qos": 1,
-        }),
-        ("button", "restart", {
-            "name": "Restart modem",
-            "device_class": "restart",
-            "entity_category": "config",
-            "command_topic": button_topic(topics, modem_id, "restart"),
-            "qos": 1,
-        }),
-        ("event", "event", {
-            "name": "Events",
-            "state_topic": topics.event(modem_id),
-            "event_types": list(EVENT_TYPES),
-        }),
+        (
+            "binary_sensor",
+            "online",
+            {
+                "name": "Connectivity",
+                "device_class": "connectivity",
+                "entity_category": "diagnostic",
+                "state_topic": topics.state(modem_id),
+                # recovering and offline are both "not connected"
+                "value_template": "{{ 'ON' if value_json.state == 'online' else 'OFF' }}",
+            },
+        ),
+        (
+            "sensor",
+            "signal",
+            {
+                "name": "Signal strength",
+                "device_class": "signal_strength",
+                "unit_of_measurement": "dBm",
+                "state_class": "measurement",
+                "entity_category": "diagnostic",
+                "state_topic": status,
+                "value_template": "{{ value_json.signal_dbm }}",
+            },
+        ),
+        (
+            "sensor",
+            "registration",
+            {
+                "name": "Network registration",
+                "icon": "mdi:radio-tower",
+                "entity_category": "diagnostic",
+                "state_topic": status,
+                "value_template": "{{ value_json.registration }}",
+            },
+        ),
+        (
+            "sensor",
+            "operator",
+            {
+                "name": "Operator",
+                "icon": "mdi:sim",
+                "entity_category": "diagnostic",
+                "state_topic": status,
+                "value_template": "{{ value_json.operator }}",
+            },
+        ),
+        (
+            "sensor",
+            "last_email",
+            {
+                "name": "Last e-mail",
+                "icon": "mdi:email-check",
+                "state_topic": topics.response(modem_id, NOTIFY_KEY),
+                "value_template": (
+                    "{{ 'ok' if value_json.status == 'ok' else value_json.error.code }}"
+                ),
+            },
+        ),
+        (
+            "notify",
+            "email",
+            {
+                "name": "E-mail",
+                "command_topic": notify_topic(topics, modem_id),
+                "qos": 1,
+            },
+        ),
+        (
+            "button",
+            "check_mail",
+            {
+                "name": "Check mail",
+                "icon": "mdi:email-sync",
+                "command_topic": button_topic(topics, modem_id, "check_mail"),
+                "qos": 1,
+            },
+        ),
+        (
+            "button",
+            "restart",
+            {
+                "name": "Restart modem",
+                "device_class": "restart",
+                "entity_category": "config",
+                "command_topic": button_topic(topics, modem_id, "restart"),
+                "qos": 1,
+            },
+        ),
+        (
+            "event",
+            "event",
+            {
+                "name": "Events",
+                "state_topic": topics.event(modem_id),
+                "event_types": list(EVENT_TYPES),
+            },
+        ),
     ]
     if polling_on(settings):
-        entities.append(("sensor", "mail_count", {
-            "name": "Messages on server",
-            "icon": "mdi:email-multiple",
-            "state_class": "measurement",
-            "state_topic": mail_topic(topics, modem_id),
-            "value_template": "{{ value_json.count }}",
-        }))
+        entities.append(
+            (
+                "sensor",
+                "mail_count",
+                {
+                    "name": "Messages on server",
+                    "icon": "mdi:email-multiple",
+                    "state_class": "measurement",
+                    "state_topic": mail_topic(topics, modem_id),
+                    "value_template": "{{ value_json.count }}",
+                },
+            )
+        )
     configs: dict[str, dict[str, Any]] = {}
     for component, key, fields in entities:
         uid = unique_id(identity, key)
@@ -167,14 +209,7 @@ class PublishedConfigs:
         self.path = path
 
     def load(self) -> dict[str, list[str]]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            # forgetting them only means stale entities are not removed
-            log.warning("ignoring unreadable %s: %s", self.path.name, exc)
-            return {}
+        data = read_json(self.path)  # lost: stale entities are just not removed
         modems = data.get("modems") if isinstance(data, dict) else None
         if not isinstance(modems, dict):
             return {}
@@ -185,16 +220,7 @@ class PublishedConfigs:
         }
 
     def save(self, modems: dict[str, list[str]]) -> None:
-        """Atomically: a crash leaves the old file or the new one."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".discovery-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump({"modems": modems}, out, indent=1, sort_keys=True)
-            os.replace(temp, self.path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_json(self.path, {"modems": modems})
 
 
 class Discovery:

@@ -9,13 +9,9 @@ still on the server, so it stays as small as the mailbox.
 from __future__ import annotations
 
 import hashlib
-import json
-import logging
-import os
-import tempfile
 from pathlib import Path
 
-log = logging.getLogger("bridge.services.pop3")
+from bridge.statefile import read_json, write_json
 
 
 def mail_key(sender: str, date: str, subject: str, size: int) -> str:
@@ -30,25 +26,9 @@ class SeenMail:
         self.path = state_dir / f"seen-mail-{modem_id}.json"
 
     def load(self) -> set[str]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return set()
-        except (OSError, ValueError) as exc:
-            # a damaged file means announcing mail again, not failing every check
-            log.warning("ignoring unreadable %s: %s", self.path.name, exc)
-            return set()
+        data = read_json(self.path)  # missing or damaged: mail is announced again
         keys = data.get("seen") if isinstance(data, dict) else None
         return {k for k in keys if isinstance(k, str)} if isinstance(keys, list) else set()
 
     def replace(self, keys: set[str]) -> None:
-        """Writes the set atomically: a crash leaves the old file or the new one."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".seen-mail-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump({"seen": sorted(keys)}, out)
-            os.replace(temp, self.path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_json(self.path, {"seen": sorted(keys)})

@@ -155,7 +155,9 @@ def test_configs_are_retained_with_device_availability_and_signal_fields(
             f"{BASE}/modem/state",
         ]
         for availability in config["availability"]:
-            assert availability["value_template"] == "{{ value_json.state }}"
+            assert availability["value_template"] == (
+                "{{ 'online' if value_json.state == 'online' else 'offline' }}"
+            )
             assert availability["payload_available"] == "online"
     assert len(unique_ids) == ENTITIES
 
@@ -175,7 +177,10 @@ def test_configs_are_retained_with_device_availability_and_signal_fields(
     event = configs[config_topic("event", imei, "event")]
     assert event["state_topic"] == f"{BASE}/modem/event"
     assert set(event["event_types"]) == {
-        "new_mail", "modem_rebooted", "network_lost", "network_back"
+        "new_mail",
+        "modem_rebooted",
+        "network_lost",
+        "network_back",
     }
     last_email = configs[config_topic("sensor", imei, "last_email")]
     assert last_email["state_topic"] == f"{BASE}/modem/response/smtp/send"
@@ -228,13 +233,15 @@ def mail_bridge(
     bridge = ha_bridge_factory(
         broker,
         emulator,
-        smtp="\n".join([
-            f'server = "{SMTP_HOST}"',
-            f"port = {server.port}",
-            'from_address = "gw@example.com"',
-            'to = ["home@example.com"]',
-            'notify_subject = "From Home Assistant"',
-        ]),
+        smtp="\n".join(
+            [
+                f'server = "{SMTP_HOST}"',
+                f"port = {server.port}",
+                'from_address = "gw@example.com"',
+                'to = ["home@example.com"]',
+                'notify_subject = "From Home Assistant"',
+            ]
+        ),
     )
     return emulator, bridge, server
 
@@ -370,7 +377,6 @@ def answer_imei(imei: str) -> Callable[[Any, Any], None]:
     return answer
 
 
-
 def test_home_assistant_online_makes_the_bridge_publish_again(
     emulator_factory: Callable[..., Emulator],
     broker: Mosquitto,
@@ -447,3 +453,16 @@ def test_discovery_off_publishes_nothing_under_the_prefix(
         probe.wait_for(f"{BASE}/modem/response/#", timeout=0.5)
     drain(probe)
     assert not [m for m in probe.seen if mqtt.topic_matches_sub(f"{PREFIX}/#", m.topic)]
+
+
+def test_oversize_notify_message_is_too_large(
+    mail_bridge: tuple[Emulator, Bridge, SmtpTestServer],
+    broker: Mosquitto,
+    probe_factory: Callable[..., MqttProbe],
+) -> None:
+    emulator, _, server = mail_bridge
+    reply = notify(probe_factory(broker), b"x" * 5121)  # the module takes 5120 characters
+    assert reply["status"] == "error", reply
+    assert reply["error"]["code"] == "too_large"
+    assert not [c for c in emulator.command_log if c.upper().startswith("AT+SMTP")]
+    assert server.messages == []
