@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from types import TracebackType
 
 from bridge.testservers.lifecycle import ManagedServer
 from bridge.testservers.net import LOOPBACK, free_port, wait_listening
@@ -87,11 +86,22 @@ class Mosquitto(ManagedServer):
             )
         try:
             wait_listening(self.port, timeout=10)
-        except TimeoutError:
-            self.stop()
-            raise
+        except TimeoutError as exc:
+            self._halt()
+            said = self.log_path.read_text(errors="replace")[-2000:]
+            raise TimeoutError(f"mosquitto did not start: {said}") from exc
 
     def stop(self) -> None:
+        """Stop the broker and remove its folder (config, persistence, log)."""
+        self._halt()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def restart(self) -> None:
+        """Stop and start again on the same port, keeping what it persisted."""
+        self._halt()
+        self.start()
+
+    def _halt(self) -> None:
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -102,18 +112,3 @@ class Mosquitto(ManagedServer):
             proc.kill()
             proc.wait(timeout=5)
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def close(self) -> None:
-        self.stop()
-        shutil.rmtree(self._dir, ignore_errors=True)
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
