@@ -263,8 +263,11 @@ def _head(event: h11.Response) -> ResponseHead:
 
 
 def inline_body(data: bytes, content_type: str | None) -> dict[str, str]:
-    """`text` when the body is UTF-8 or the charset its Content-Type names decodes it,
-    else `base64`."""
+    """`base64` for a body its Content-Type says is not text (octet-stream, images, …)
+    even when its bytes happen to be valid UTF-8; otherwise `text` when it decodes as
+    UTF-8 or as the charset its Content-Type names, else `base64`."""
+    if _textual(content_type) is False:
+        return {"base64": base64.b64encode(data).decode("ascii")}
     try:
         return {"text": data.decode("utf-8")}
     except UnicodeDecodeError:
@@ -276,6 +279,21 @@ def inline_body(data: bytes, content_type: str | None) -> dict[str, str]:
         except (UnicodeDecodeError, LookupError):
             pass
     return {"base64": base64.b64encode(data).decode("ascii")}
+
+
+TEXT_SUBTYPES = ("json", "xml", "javascript", "ecmascript", "x-www-form-urlencoded", "csv")
+
+
+def _textual(content_type: str | None) -> bool | None:
+    """Whether the media type is text; None when the response does not say."""
+    if not content_type:
+        return None
+    message = Message()
+    message["Content-Type"] = content_type
+    if message.get_param("charset") is not None:
+        return True
+    main, _, sub = message.get_content_type().partition("/")
+    return main == "text" or sub in TEXT_SUBTYPES or sub.endswith(("+json", "+xml"))
 
 
 def _charset(content_type: str | None) -> str | None:

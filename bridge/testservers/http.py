@@ -5,7 +5,8 @@ Endpoints (any method unless noted):
 
 - ``/echo``: 200, JSON ``{"method", "path", "headers": [[name, value], ...],
   "body_base64"}`` describing the request as received.
-- ``/echo/raw``: 200, the request body echoed back as ``application/octet-stream``.
+- ``/echo/raw``: 200, the request body echoed back with the request's Content-Type
+  (``application/octet-stream`` when it has none).
 - ``/bytes/<n>``: 200 with ``Content-Length: n`` and ``pattern(0, n)`` as the body.
 - ``/chunked/<n>``: the same body sent with ``Transfer-Encoding: chunked``.
 - ``/status/<code>``: that status with a short text body.
@@ -129,7 +130,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(200, json.dumps(described).encode(), "application/json")
 
     def echo_raw(self, request: RecordedRequest, _: re.Match[str]) -> None:
-        self._reply(200, request.body, "application/octet-stream")
+        self._reply(200, request.body, request.header("Content-Type") or "application/octet-stream")
 
     def sized(self, _: RecordedRequest, match: re.Match[str]) -> None:
         size = int(match.group(1))

@@ -183,7 +183,14 @@ def test_inline_text_or_base64_and_the_inline_limit(
     rig_factory: Callable[..., HttpRig], http_server: HttpTestServer
 ) -> None:
     rig = rig_factory(files="inline_limit = 1000")
-    text = rig.ok({"url": url(http_server, "/echo/raw"), "method": "POST", "body": "héllo\n"})
+    text = rig.ok(
+        {
+            "url": url(http_server, "/echo/raw"),
+            "method": "POST",
+            "headers": {"Content-Type": "text/plain; charset=utf-8"},
+            "body": "héllo\n",
+        }
+    )
     assert text["text"] == "héllo\n" and "base64" not in text
 
     exact = rig.ok({"url": url(http_server, "/bytes/1000")})
@@ -316,3 +323,13 @@ def test_bad_input_never_reaches_the_module(
         assert field in [e["field"] for e in reply["error"]["detail"]["errors"]], reply
     assert "secret" not in json.dumps(reply)
     assert rig.http_commands() == []
+
+
+def test_a_binary_media_type_is_base64_even_when_its_bytes_decode() -> None:
+    ascii_bytes = bytes(range(100))  # valid UTF-8, but the server says it is not text
+    encoded = base64.b64encode(ascii_bytes).decode()
+    assert inline_body(ascii_bytes, "application/octet-stream") == {"base64": encoded}
+    assert inline_body(ascii_bytes, "image/png") == {"base64": encoded}
+    assert inline_body(b'{"a": 1}', "application/json") == {"text": '{"a": 1}'}
+    assert inline_body(b"<a/>", "application/atom+xml") == {"text": "<a/>"}
+    assert inline_body(b"plain", None) == {"text": "plain"}

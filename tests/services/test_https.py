@@ -59,7 +59,12 @@ def test_post_binary_body_in_several_sends(rig: HttpRig, https_server: HttpTestS
 def test_text_body_from_a_file(rig: HttpRig, https_server: HttpTestServer) -> None:
     (rig.files / "reading.json").write_text('{"t": 21.5}')
     data = rig.ok(
-        {"url": url(https_server, "/echo/raw"), "method": "POST", "body_file": "reading.json"}
+        {
+            "url": url(https_server, "/echo/raw"),
+            "method": "POST",
+            "headers": {"Content-Type": "application/json"},
+            "body_file": "reading.json",
+        }
     )
 
     assert data["text"] == '{"t": 21.5}'
