@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 import socket
 import threading
 import tracemalloc
@@ -60,23 +59,9 @@ def escape(data: bytes) -> bytes:
     return data.replace(b"\x03", b"\x03\x03").replace(b"\x1a", b"\x03\x1a")
 
 
-def collect(client: AtClient, prefix: str, timeout: float = 20) -> tuple[bytes, str, list[int]]:
-    """After OK: the DATA payloads joined, the result line that ended them, block sizes."""
-    data = re.compile(re.escape(prefix) + r": DATA,(\d+)")
-    received = bytearray()
-    sizes: list[int] = []
-    while True:
-        line = client.read_line(timeout)
-        block = data.fullmatch(line)
-        if block is None:
-            return bytes(received), line, sizes
-        sizes.append(int(block.group(1)))
-        received += client.read_exact(sizes[-1], timeout)
-
-
 def get(modem: Modem, path: str) -> tuple[bytes, str, list[int]]:
     modem.ok(f'AT+CFTPGET="{path}"')
-    return collect(modem.client, "+CFTPGET")
+    return modem.client.read_blocks("+CFTPGET")
 
 
 def put(modem: Modem, path: str, data: bytes) -> list[str]:
@@ -145,7 +130,7 @@ def test_list_reports_the_servers_raw_listing(modem: Modem, ftp_server: FtpTestS
     log_in(modem, ftp_server)
 
     modem.ok('AT+CFTPLIST="/testd"')
-    listing, result, _ = collect(modem.client, "+CFTPLIST")
+    listing, result, _ = modem.client.read_blocks("+CFTPLIST")
     assert result == "+CFTPLIST: 0"
     lines = listing.decode().split("\r\n")
     assert lines[-1] == ""  # every line CRLF-terminated, passed on as the server sent it
@@ -338,9 +323,9 @@ def test_a_second_operation_while_one_runs_is_busy(modem: Modem, ftp_server: Ftp
     assert header == "+CFTPGET: DATA,1024"
     first = modem.client.read_exact(1024, 10)
     modem.client.write(b'AT+CFTPGET="slow.bin"\r')
-    rest, interruption, _ = collect(modem.client, "+CFTPGET")
+    rest, interruption, _ = modem.client.read_blocks("+CFTPGET")
     assert interruption == "+CME ERROR: 202"
-    more, result, _ = collect(modem.client, "+CFTPGET")
+    more, result, _ = modem.client.read_blocks("+CFTPGET")
     assert result == "+CFTPGET: 0"
     assert first + rest + more == payload
 

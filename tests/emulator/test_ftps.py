@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,23 +65,9 @@ def log_in(modem: Modem, server: FtpTestServer, extra: str = "") -> None:
     assert login(modem, server, extra) == ["OK"]
 
 
-def collect(client: AtClient, prefix: str, timeout: float = 20) -> tuple[bytes, str, list[int]]:
-    """After OK: the DATA payloads joined, the result line that ended them, block sizes."""
-    data = re.compile(re.escape(prefix) + r": DATA,(\d+)")
-    received = bytearray()
-    sizes: list[int] = []
-    while True:
-        line = client.read_line(timeout)
-        block = data.fullmatch(line)
-        if block is None:
-            return bytes(received), line, sizes
-        sizes.append(int(block.group(1)))
-        received += client.read_exact(sizes[-1], timeout)
-
-
 def get(modem: Modem, path: str) -> tuple[bytes, str, list[int]]:
     modem.ok(f'AT+CFTPSGET="{path}"')
-    return collect(modem.client, "+CFTPSGET")
+    return modem.client.read_blocks("+CFTPSGET")
 
 
 def put(modem: Modem, path: str, data: bytes, piece: int = 1024) -> str:
@@ -100,7 +85,7 @@ def put(modem: Modem, path: str, data: bytes, piece: int = 1024) -> str:
 
 def listing_names(modem: Modem, line: str, prefix: str = "+CFTPSLIST") -> set[str]:
     modem.ok(line)
-    listing, result, _ = collect(modem.client, prefix)
+    listing, result, _ = modem.client.read_blocks(prefix)
     assert result == f"{prefix}: 0"
     return {row.split()[-1] for row in listing.decode().split("\r\n") if row}
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 
 import pytest
@@ -13,7 +12,6 @@ from bridge.testservers.http import HttpTestServer, pattern
 from tests.fixtures.emulator import AtClient, EmulatorFactory
 
 SERVER_NAME = "www.example.com"
-DATA = re.compile(r"\+CHTTPACT: DATA, (\d+)")
 # Every byte value, the two escape bytes in runs, and a lone Ctrl-Z at the very end.
 BINARY = bytes(range(256)) * 3 + b"\x03\x03\x1a\x1a\x03\x1a\r\n\x00\x1a"
 
@@ -48,22 +46,9 @@ def start_action(
     assert client.read_line(10) == "OK"
 
 
-def collect(client: AtClient, timeout: float = 20) -> tuple[bytes, str, list[int]]:
-    """The DATA payloads joined, the line that ended them, and each block's length."""
-    received = bytearray()
-    sizes: list[int] = []
-    while True:
-        line = client.read_line(timeout)
-        block = DATA.fullmatch(line)
-        if block is None:
-            return bytes(received), line, sizes
-        sizes.append(int(block.group(1)))
-        received += client.read_exact(sizes[-1], timeout)
-
-
 def http_exchange(client: AtClient, port: int, raw_request: bytes) -> tuple[bytes, str]:
     start_action(client, port, raw_request)
-    response, final, sizes = collect(client)
+    response, final, sizes = client.read_blocks("+CHTTPACT")
     assert sizes and max(sizes) <= 1024
     return response, final
 
@@ -135,14 +120,14 @@ def test_status_code_is_the_servers(client: AtClient, http_server: HttpTestServe
 def test_unknown_host_fails_with_222(client: AtClient, http_server: HttpTestServer) -> None:
     start_action(client, http_server.port, request("GET", "/echo"), address="no.such.host")
 
-    assert collect(client)[1] == "+CHTTPACT: 222"
+    assert client.read_blocks("+CHTTPACT")[1] == "+CHTTPACT: 222"
     assert http_server.requests.all() == []
 
 
 def test_refused_connection_fails_with_227(client: AtClient, refusing_port: int) -> None:
     start_action(client, refusing_port, request("GET", "/echo"))
 
-    assert collect(client)[1] == "+CHTTPACT: 227"
+    assert client.read_blocks("+CHTTPACT")[1] == "+CHTTPACT: 227"
 
 
 def test_forced_failure_reports_its_code(
@@ -153,7 +138,7 @@ def test_forced_failure_reports_its_code(
     emulator.faults.fail_service("http", 224)
 
     start_action(client, http_server.port, request("GET", "/echo"))
-    assert collect(client)[1] == "+CHTTPACT: 224"
+    assert client.read_blocks("+CHTTPACT")[1] == "+CHTTPACT: 224"
     # Once only: the next operation runs normally.
     assert http_exchange(client, http_server.port, request("GET", "/echo"))[1] == "+CHTTPACT: 0"
     assert len(http_server.requests.all()) == 1
@@ -165,7 +150,7 @@ def test_busy_while_a_response_is_pending(client: AtClient, http_server: HttpTes
     http_server.requests.wait_for(1)
 
     assert client.command('AT+CHTTPACT="www.example.com",80') == ["+CME ERROR: 221"]
-    response, final, _ = collect(client)
+    response, final, _ = client.read_blocks("+CHTTPACT")
     assert final == "+CHTTPACT: 0"
     assert split_response(response)[2] == b"slow\n"
 

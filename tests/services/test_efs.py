@@ -5,44 +5,27 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bridge.daemon import Bridge
-from bridge.emulator.core import Emulator
-from bridge.testservers.mosquitto import Mosquitto
-from tests.fixtures.mqtt import MqttProbe
+from tests.fixtures.rig import BridgeRig, RigFactory
 
 BASE = "sim5360"
 # every byte value, the data-mode bytes among them, over several 2 KiB DATA blocks
 PAYLOAD = bytes(range(256)) * 97 + b"\x1a\x03\x1b\r\n+CFTRANTX: 0\r\nOK\r\n"
 
 
-class Efs:
-    def __init__(self, emulator: Emulator, bridge: Bridge, probe: MqttProbe) -> None:
-        self.emulator = emulator
-        self.bridge = bridge
-        self.probe = probe
-        self.files = Path(bridge.settings.files.dir)
-        self.files.mkdir(parents=True, exist_ok=True)
-
+class Efs(BridgeRig):
     def __call__(self, action: str, body: dict[str, Any]) -> Any:
-        return self.probe.request(BASE, f"efs/{action}", body, timeout=60)
+        return self.request(f"efs/{action}", body)
 
 
 @pytest.fixture
-def efs_factory(
-    emulator_factory: Callable[..., Emulator],
-    broker: Mosquitto,
-    bridge_factory: Callable[..., Bridge],
-    probe_factory: Callable[..., MqttProbe],
-) -> Callable[..., Efs]:
+def efs_factory(bridge_rig_factory: RigFactory) -> Callable[..., Efs]:
     def make(**sections: str) -> Efs:
-        emulator = emulator_factory()
-        probe = probe_factory(broker)
-        return Efs(emulator, bridge_factory(broker, emulator, **sections), probe)
+        rig = bridge_rig_factory(**sections)
+        return Efs(rig.emulator, rig.bridge, rig.probe)
 
     return make
 

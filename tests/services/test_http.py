@@ -7,17 +7,13 @@ import base64
 import json
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bridge.daemon import Bridge
-from bridge.emulator.core import Emulator
 from bridge.services.http_message import inline_body
 from bridge.testservers.http import HttpTestServer, pattern
-from bridge.testservers.mosquitto import Mosquitto
-from tests.fixtures.mqtt import MqttProbe
+from tests.fixtures.rig import BridgeRig, RigFactory
 
 BASE = "sim5360"
 SERVER_NAME = "www.example.com"
@@ -25,23 +21,14 @@ SERVER_NAME = "www.example.com"
 BINARY = bytes(range(256)) * 3 + b"\x03\x03\x1a\x1a\x03\x1a\r\n\x00\x1a"
 
 
-class HttpRig:
+class HttpRig(BridgeRig):
     """One bridge on one emulated module, and the MQTT probe that asks it."""
 
-    def __init__(self, emulator: Emulator, bridge: Bridge, probe: MqttProbe) -> None:
-        self.emulator = emulator
-        self.bridge = bridge
-        self.probe = probe
-        self.files = Path(bridge.settings.files.dir)
-        self.files.mkdir(parents=True, exist_ok=True)
-
     def __call__(self, body: dict[str, Any], timeout: float = 60) -> Any:
-        return self.probe.request(BASE, "http/request", body, timeout=timeout)
+        return self.request("http/request", body, timeout)
 
-    def ok(self, body: dict[str, Any], timeout: float = 60) -> Any:
-        reply = self(body, timeout)
-        assert reply["status"] == "ok", reply
-        return reply["data"]
+    def ok(self, body: dict[str, Any], timeout: float = 60) -> Any:  # type: ignore[override]
+        return super().ok("http/request", body, timeout)
 
     def http_commands(self) -> list[str]:
         """The HTTP(S) command lines the module has received."""
@@ -49,16 +36,10 @@ class HttpRig:
 
 
 @pytest.fixture
-def rig_factory(
-    emulator_factory: Callable[..., Emulator],
-    broker: Mosquitto,
-    bridge_factory: Callable[..., Bridge],
-    probe_factory: Callable[..., MqttProbe],
-) -> Callable[..., HttpRig]:
+def rig_factory(bridge_rig_factory: RigFactory) -> Callable[..., HttpRig]:
     def make(**sections: str) -> HttpRig:
-        emulator = emulator_factory(hosts={SERVER_NAME: "127.0.0.1"})
-        probe = probe_factory(broker)
-        return HttpRig(emulator, bridge_factory(broker, emulator, **sections), probe)
+        rig = bridge_rig_factory(hosts={SERVER_NAME: "127.0.0.1"}, **sections)
+        return HttpRig(rig.emulator, rig.bridge, rig.probe)
 
     return make
 
