@@ -40,12 +40,18 @@ def test_sigterm_cancels_answers_and_exits_zero(  # type: ignore[no-untyped-def]
     try:
         probe.wait_for(f"{BASE}/modem/state", lambda p: p["state"] == "online", timeout=20)
         probe.wait_for(f"{BASE}/modem/status", timeout=20)
-        emulator.faults.hang(None)  # the running request will not finish by itself
+        # 2 bytes/s: AT+CGMR's answer takes ~15 s, longer than the 10 s shutdown grace
+        emulator.faults.throttle(2)
+        asked_before = list(emulator.command_log).count("AT+CGMR")  # initialisation asks too
         for n in range(3):
             probe.publish(
-                f"{BASE}/modem/request/modem/at", {"command": "AT", "timeout": 60, "transaction": n}
+                f"{BASE}/modem/request/modem/at",
+                {"command": "AT+CGMR", "timeout": 60, "transaction": n},
             )
-        time.sleep(0.5)  # let the bridge take the first one (no event to wait on from outside)
+        deadline = time.monotonic() + 10
+        while list(emulator.command_log).count("AT+CGMR") == asked_before:  # first one runs
+            assert time.monotonic() < deadline, "the bridge never sent the request"
+            time.sleep(0.02)
         proc.send_signal(signal.SIGTERM)
         answers = [
             probe.wait_for(
