@@ -128,4 +128,3 @@ class MainLoop:
         queued = ", ".join(f"{i} {w.queued}" for i, w in self.bridge.workers.items())
         broker = "connected" if beat.mqtt_connected else "disconnected"
         return f"{online}/{len(beat.modems)} modems online; queued: {queued}; broker {broker}"
-

@@ -165,4 +165,3 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
         and not re.search(r"Unknown key '(RestartSteps|RestartMaxDelaySec)'", line)
     ]
     assert complaints == [], out.stderr
-
