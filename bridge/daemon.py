@@ -194,7 +194,10 @@ class Bridge:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=None, help="TOML config file")
     parser.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+        "--log-level",
+        default=None,
+        choices=["debug", "info", "warning", "error"],
+        help="default: the config's log.level (info)",
     )
 
 
@@ -202,11 +205,11 @@ def main(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
-        configure_logging(args.log_level)
+        configure_logging(args.log_level or "info")
         for problem in exc.problems:
             log.error("config: %s: %s", problem.path, problem.reason)
         return 2
-    configure_logging(args.log_level, secrets=settings.secret_values())
+    configure_logging(args.log_level or settings.log.level, secrets=settings.secret_values())
     bridge = Bridge(settings)
     stop = threading.Event()
 
