@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import queue
-import ssl
 import threading
 import time
 from typing import Any
@@ -16,6 +15,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from bridge.config import MqttSettings
+from bridge.mqtt.credentials import apply_credentials
 
 Arrival = tuple[str, dict[str, Any]]  # ("progress" | "response", the JSON object)
 
@@ -34,18 +34,7 @@ class RequestLink:
             client_id=f"sim5360-request-{reply_topic.rsplit('/', 1)[-1]}",
             protocol=mqtt.MQTTv5,
         )
-        if settings.username:
-            self.client.username_pw_set(
-                settings.username, settings.password.get_secret_value() or None
-            )
-        if settings.tls is not None:
-            tls = settings.tls
-            self.client.tls_set(
-                ca_certs=str(tls.ca_certs) if tls.ca_certs else None,
-                certfile=str(tls.certfile) if tls.certfile else None,
-                keyfile=str(tls.keyfile) if tls.keyfile else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
+        apply_credentials(self.client, settings)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *args: self._subscribed.set()
         self.client.on_message = self._on_message

@@ -67,11 +67,15 @@ def test_no_bridge_exits_2_after_the_timeout(broker: Mosquitto, tmp_path: Path) 
 
 
 def test_no_broker_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[mqtt]\nhost = "broker.invalid"\n')  # --host/--port win over it
+    port = str(free_port())
     out = cli(
-        "request", "modem/status", "--host", LOOPBACK, "--port", str(free_port()),
-        "--timeout", "1", "--config", str(tmp_path / "none.toml"),
+        "request", "modem/status", "--host", LOOPBACK, "--port", port,
+        "--timeout", "1", "--config", str(config),
     )  # fmt: skip
     assert out.returncode == 2
+    assert f"no broker at {LOOPBACK}:{port}" in out.stderr
 
 
 def test_bad_request_json_exits_2_without_sending(tmp_path: Path) -> None:
