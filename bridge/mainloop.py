@@ -100,12 +100,19 @@ class MainLoop:
         if not beat.same_news(self._last_beat) or now - self._beat_at >= HEARTBEAT_INTERVAL:
             if beat.problems and not (self._last_beat and self._last_beat.problems):
                 log.error("not healthy, watchdog no longer fed: %s", "; ".join(beat.problems))
-            write_heartbeat(self.heartbeat, beat)
+            self._write(beat)
             self._last_beat, self._beat_at = beat, now
         ping = self.notifier.watchdog_interval
         if ping is not None and not beat.problems and now - self._ping_at >= ping:
             self.notifier.watchdog()
             self._ping_at = now
+
+    def _write(self, beat: Heartbeat) -> None:
+        try:
+            write_heartbeat(self.heartbeat, beat)
+        except OSError as exc:  # `health` will say unhealthy; the bridge itself carries on
+            if self._last_beat is None or beat.problems != self._last_beat.problems:
+                log.warning("cannot write the heartbeat %s: %s", self.heartbeat, exc.strerror)
 
     def vitals(self, now: float) -> Heartbeat:
         problems: list[str] = []

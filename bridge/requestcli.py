@@ -57,7 +57,8 @@ def main(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + timeout
     try:
         if not link.open(f"{base}/progress/{args.key}", deadline):
-            print(f"request: no broker at {mqtt.host}:{mqtt.port}", file=sys.stderr)
+            why = f"refused: {link.refused}" if link.refused else "not reachable"
+            print(f"request: no broker at {mqtt.host}:{mqtt.port} ({why})", file=sys.stderr)
             return NO_ANSWER
         link.send(f"{base}/request/{args.key}", {**body, "transaction": transaction}, transaction)
         return _await(link, transaction, deadline, timeout)

@@ -29,6 +29,8 @@ class RequestLink:
         self.inbox: queue.Queue[Arrival] = queue.Queue()
         self._subscribed = threading.Event()
         self._connected = threading.Event()
+        self._answered = threading.Event()
+        self.refused: str | None = None  # the broker's reason, when it said no
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=f"sim5360-request-{reply_topic.rsplit('/', 1)[-1]}",
@@ -47,8 +49,9 @@ class RequestLink:
         except (OSError, ValueError):
             return False
         self.client.loop_start()
-        left = max(0.0, deadline - time.monotonic())
-        return self._connected.wait(left) and self._subscribed.wait(
+        # the CONNACK, either way: a refusal will not change by retrying
+        self._answered.wait(max(0.0, deadline - time.monotonic()))
+        return self._connected.is_set() and self._subscribed.wait(
             max(0.0, deadline - time.monotonic())
         )
 
@@ -67,9 +70,11 @@ class RequestLink:
     def _on_connect(self, client: mqtt.Client, *args: Any) -> None:
         reason = args[2]
         if reason.is_failure:
-            return
-        client.subscribe([(self.reply_topic, 1), (self._progress_topic, 0)])
-        self._connected.set()
+            self.refused = str(reason)
+        else:
+            client.subscribe([(self.reply_topic, 1), (self._progress_topic, 0)])
+            self._connected.set()
+        self._answered.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:

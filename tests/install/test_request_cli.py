@@ -78,6 +78,19 @@ def test_no_broker_exits_2(tmp_path: Path) -> None:
     assert f"no broker at {LOOPBACK}:{port}" in out.stderr
 
 
+def test_broker_refusing_the_credentials_exits_2(tmp_path: Path) -> None:
+    with Mosquitto(users={"ops": "right-pass"}) as secured:
+        config = tmp_path / "c.toml"
+        config.write_text(
+            f'[mqtt]\nhost = "{secured.host}"\nport = {secured.port}\n'
+            'username = "ops"\npassword = "wrong-pass-3Qa"\n'
+        )
+        out = cli("request", "modem/status", "--config", str(config), "--timeout", "3")
+    assert out.returncode == 2
+    assert "refused: Not authorized" in out.stderr, out.stderr
+    assert "wrong-pass-3Qa" not in out.stderr + out.stdout
+
+
 def test_bad_request_json_exits_2_without_sending(tmp_path: Path) -> None:
     out = cli("request", "modem/status", "{not json", "--config", str(tmp_path / "x.toml"))
     assert out.returncode == 2 and "not JSON" in out.stderr
