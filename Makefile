@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := mosquitto mosquitto-clients dovecot-pop3d socat
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench deps venv clean
+.PHONY: demo test lint typecheck pytest bench deps venv clean dist
 
 demo: deps venv
 	$(VENV)/bin/sim5360-bridge demo
@@ -24,6 +24,12 @@ pytest: venv
 bench: venv
 	$(PY) bench/parser.py
 	$(PY) bench/engine.py
+
+# The wheel and sdist the add-on's Dockerfile and `pip install sim5360-bridge` install.
+DIST := dist
+dist: venv
+	rm -rf $(DIST)
+	$(PY) -m build --outdir $(DIST) .
 
 # Debian packages the servers and the broker come from; installed only when missing.
 deps:
@@ -46,4 +52,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache dist

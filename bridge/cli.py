@@ -15,6 +15,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "emulate": ("bridge.emulator.cli", "the emulated modem alone, on a pseudo-terminal"),
     "at": ("bridge.atcli", "send one AT command to a port and print the answer"),
     "check-config": ("bridge.config_cli", "print the effective configuration, redacted"),
+    "request": ("bridge.requestcli", "send one request through the broker, print the response"),
+    "health": ("bridge.health", "exit 0 while the running daemon is healthy, 1 otherwise"),
 }
 
 

@@ -15,7 +15,9 @@ from types import FrameType
 from bridge import __version__
 from bridge.config import ConfigError, Settings, load_settings
 from bridge.files import FilesArea
+from bridge.health import heartbeat_path
 from bridge.log import configure_logging, redact
+from bridge.mainloop import MainLoop
 from bridge.modem import Modem, ModemOptions
 from bridge.mqtt.discovery import Discovery, mail_topic, polling_on
 from bridge.mqtt.face import ModemFace, now_iso
@@ -23,6 +25,7 @@ from bridge.mqtt.link import Inbound, MqttLink
 from bridge.mqtt.notify import Commands
 from bridge.mqtt.router import Router
 from bridge.mqtt.topics import Topics
+from bridge.sdnotify import Notifier
 from bridge.services.base import load_actions
 from bridge.services.errors import ServiceError
 from bridge.worker import ModemWorker, Outcome, PeriodicJob
@@ -191,7 +194,10 @@ class Bridge:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=None, help="TOML config file")
     parser.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+        "--log-level",
+        default=None,
+        choices=["debug", "info", "warning", "error"],
+        help="default: the config's log.level (info)",
     )
 
 
@@ -199,11 +205,11 @@ def main(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
-        configure_logging(args.log_level)
+        configure_logging(args.log_level or "info")
         for problem in exc.problems:
             log.error("config: %s: %s", problem.path, problem.reason)
         return 2
-    configure_logging(args.log_level, secrets=settings.secret_values())
+    configure_logging(args.log_level or settings.log.level, secrets=settings.secret_values())
     bridge = Bridge(settings)
     stop = threading.Event()
 
@@ -214,8 +220,8 @@ def main(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     bridge.start()
     log.info("sim5360-bridge %s running with modems %s", __version__, list(bridge.modems))
-    while not stop.wait(1.0):
-        pass
+    # Until SIGTERM: heartbeat, READY/STATUS/WATCHDOG to systemd; then STOPPING.
+    MainLoop(bridge, Notifier(), heartbeat_path(settings.files.state_dir)).run(stop)
     log.info("shutting down")
     bridge.stop()
     return 0

@@ -26,6 +26,7 @@ from bridge.services.errors import CANCELLED, MODEM_ERROR, ServiceError
 log = logging.getLogger("bridge.worker")
 
 Outcome = dict[str, Any] | ServiceError
+OVERDUE_GRACE_MAX = 30.0  # seconds past request_timeout before a job counts as stuck
 
 
 @dataclass
@@ -51,6 +52,7 @@ class _Lane:
         self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=size)
         self._run = run
         self.current: Job | None = None
+        self.since: float | None = None  # monotonic start of `current` (the health check)
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def start(self) -> None:
@@ -59,6 +61,14 @@ class _Lane:
     @property
     def idle(self) -> bool:
         return self.current is None and self._queue.empty()
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def put(self, job: Job) -> bool:
         try:
@@ -86,11 +96,11 @@ class _Lane:
             job = self._queue.get()
             if job is None:
                 return
-            self.current = job
+            self.current, self.since = job, time.monotonic()
             try:
                 job.finish(self._run(job))
             finally:
-                self.current = None
+                self.current, self.since = None, None
 
 
 class ModemWorker:
@@ -119,6 +129,24 @@ class ModemWorker:
     def idle(self) -> bool:
         """Nothing running and nothing queued (the pool takes jobs only then)."""
         return all(lane.idle for lane in self._lanes.values())
+
+    @property
+    def queued(self) -> int:
+        """Jobs waiting (not running), for the service manager's status line."""
+        return sum(lane.depth for lane in self._lanes.values())
+
+    def wedged(self, now: float) -> str | None:
+        """Why this worker makes no progress, or None: a job running past its deadline
+        (request_timeout, plus as much again up to 30 s of grace) or a lane that died."""
+        limit = self.modem_settings.request_timeout
+        limit += min(limit, OVERDUE_GRACE_MAX)
+        for lane in self._lanes.values():
+            since, job = lane.since, lane.current
+            if since is not None and job is not None and now - since > limit:
+                return f"{job.label or job.action.key} running for {now - since:.0f} s"
+            if not lane.alive and not self._closed:
+                return "a worker thread ended"
+        return None
 
     def submit(self, job: Job) -> bool:
         """Queue a job; False when its queue is full or the worker is stopping."""

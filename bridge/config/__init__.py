@@ -1,6 +1,7 @@
 """The bridge's configuration: one typed `Settings`, read by `load_settings` (API.md)."""
 
-from bridge.config.load import ConfigError, ConfigProblem, load_settings
+from bridge.config.addon import AddonPaths
+from bridge.config.load import load_settings
 from bridge.config.model import (
     FilesSettings,
     FtpSettings,
@@ -14,8 +15,10 @@ from bridge.config.model import (
     Settings,
     SmtpSettings,
 )
+from bridge.config.problems import ConfigError, ConfigProblem
 
 __all__ = [
+    "AddonPaths",
     "ConfigError",
     "ConfigProblem",
     "FilesSettings",

@@ -1,104 +1,149 @@
 """Reads the configuration from its sources and reports every problem at once.
 
-Order (API.md "Configuration"): the `SIM5360_` environment over the TOML file over the
-defaults. A `<secret>_file` key stands for its secret within its own source, so precedence
-holds for it too, and its file is read only when that source wins.
+Order (API.md "Configuration"), lowest first: the defaults (the add-on's, when it runs as
+one), the TOML file, the Supervisor's MQTT broker and the add-on's options (as a Home
+Assistant add-on), the `SIM5360_` environment. A `<secret>_file` key stands for its secret
+within its own source, so precedence holds for it too, and its file is read only when that
+source wins.
+
+pydantic-settings is used through its public API only: one custom source (`LayeredSource`)
+handed to `Settings.settings_customise_sources`. It merges the layers itself because an
+environment variable may address one entry of a list another source gave
+(SIM5360_MODEMS__1__PORT), which pydantic-settings' merging (lists replaced whole) cannot.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tomllib
-import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin
+from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
-from pydantic_settings import EnvSettingsSource, SettingsError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from bridge.config.model import Settings
+from bridge.config.addon import (
+    DEFAULTS as ADDON_DEFAULTS,
+)
+from bridge.config.addon import (
+    AddonPaths,
+    addon_token,
+    names_a_broker,
+    read_options,
+    supervisor_mqtt,
+)
+from bridge.config.environment import CONFIG_ENV, nested_model, read_environment
+from bridge.config.model import Settings, custom_sources
+from bridge.config.problems import ConfigError, ConfigProblem, join
 
-ENV_PREFIX = "SIM5360_"
-CONFIG_ENV = "SIM5360_CONFIG"  # the file's path; not a setting itself
 SECRET_FILE_SUFFIX = "_file"
 STATE_DIRECTORY_ENV = "STATE_DIRECTORY"  # set by systemd's StateDirectory=
-_UNPARSABLE_FIELD = re.compile(r'error parsing value for field "(\w+)"')
+
+__all__ = ["AddonPaths", "ConfigError", "ConfigProblem", "load_settings"]
 
 
 @dataclass(frozen=True)
-class ConfigProblem:
-    """One invalid thing: where (a field path such as `modems[1].id`) and why."""
+class Layer:
+    """One source's values, already read, with `<secret>_file` keys marked."""
 
-    path: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"
+    name: str
+    values: dict[str, Any]
 
 
-class ConfigError(Exception):
-    """The configuration cannot be used; lists every problem, never a secret value."""
+class LayeredSource(PydanticBaseSettingsSource):
+    """The layers merged in order (later wins), secret files read, `state_dir` defaulted."""
 
-    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("\n".join(map(str, self.problems)))
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        layers: Sequence[Layer],
+        environ: Mapping[str, str],
+        problems: list[ConfigProblem],
+    ) -> None:
+        super().__init__(settings_cls)
+        self.layers = layers
+        self.environ = environ
+        self.problems = problems
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # the whole table comes from __call__
+
+    def __call__(self) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for layer in self.layers:
+            merged = _merge(merged, layer.values, "", self.problems)
+        merged = _read_secret_files(merged, self.problems)
+        _default_state_dir(merged, self.environ)
+        # BaseSettings passes over top-level keys such as `_secrets_dir` (its constructor's
+        # options) without complaint; in a source they are simply unknown.
+        for key in [key for key in merged if key.startswith("_")]:
+            del merged[key]
+            self.problems.append(ConfigProblem(key, "unknown key"))
+        return merged
 
 
-class _GivenEnvSource(EnvSettingsSource):
-    """pydantic-settings' environment source over a given mapping instead of os.environ."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._given = env
-        super().__init__(Settings)
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        # Settings is case-insensitive, which the source implements by lower-casing names.
-        return {name.lower(): value for name, value in self._given.items()}
-
-
-def load_settings(config_path: Path | None, env: Mapping[str, str] | None = None) -> Settings:
-    """The effective configuration from the file (or $SIM5360_CONFIG) and `env` (os.environ).
+def load_settings(
+    config_path: Path | None,
+    env: Mapping[str, str] | None = None,
+    addon: AddonPaths | None = None,
+) -> Settings:
+    """The effective configuration from the file (or $SIM5360_CONFIG), `env` (os.environ)
+    and, with SUPERVISOR_TOKEN set, the add-on's options and Supervisor at `addon`.
 
     Raises ConfigError listing every problem as `<field.path>: <reason>`.
     """
     environ: Mapping[str, str] = os.environ if env is None else env
     problems: list[ConfigProblem] = []
-    if config_path is None and environ.get(CONFIG_ENV):
-        config_path = Path(environ[CONFIG_ENV])
-
-    from_file = _read_toml(config_path, problems) if config_path is not None else {}
-    from_env = _read_env(environ, problems)
-    layers = [
-        # So that SIM5360_MODEMS__0__PORT can address the default modem.
-        {"modems": [{}]},
-        _mark_secret_files(from_file, Settings, "", problems),
-        _mark_secret_files(from_env, Settings, "", problems),
-    ]
-    merged: dict[str, Any] = {}
-    for layer in layers:
-        merged = _merge(merged, layer, "", problems)
-    merged = _read_secret_files(merged, problems)
-    _default_state_dir(merged, environ)
-    # BaseSettings passes over top-level keys such as `_secrets_dir` (its constructor's
-    # options) without complaint; in the file they are simply unknown.
-    for key in [key for key in merged if key.startswith("_")]:
-        del merged[key]
-        problems.append(ConfigProblem(key, "unknown key"))
-
+    layers = _read_layers(config_path, environ, addon or AddonPaths(), problems)
+    source = LayeredSource(Settings, layers, environ, problems)
     try:
-        # model_validate, not Settings(**merged): the sources are already read and must not
-        # be read again from the process environment.
-        settings = Settings.model_validate(merged)
+        with _sources(source):
+            settings = Settings()
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
         raise ConfigError([*problems, *map(_problem, errors)]) from None
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+@contextmanager
+def _sources(source: PydanticBaseSettingsSource) -> Iterator[None]:
+    token = custom_sources.set((source,))
+    try:
+        yield
+    finally:
+        custom_sources.reset(token)
+
+
+def _read_layers(
+    config_path: Path | None,
+    environ: Mapping[str, str],
+    addon: AddonPaths,
+    problems: list[ConfigProblem],
+) -> list[Layer]:
+    if config_path is None and environ.get(CONFIG_ENV):
+        config_path = Path(environ[CONFIG_ENV])
+    token = addon_token(environ)
+    # So that SIM5360_MODEMS__0__PORT can address the default modem.
+    layers = [Layer("defaults", {"modems": [{}], **(ADDON_DEFAULTS if token else {})})]
+    if config_path is not None:
+        layers.append(Layer(str(config_path), _read_toml(config_path, problems)))
+    if token is not None:
+        options = read_options(addon.options, problems)
+        if not names_a_broker(options):
+            layers.append(Layer("supervisor", supervisor_mqtt(addon.supervisor, token, problems)))
+        layers.append(Layer(str(addon.options), options))
+    layers.append(Layer("environment", read_environment(environ, Settings, problems)))
+    return [
+        Layer(layer.name, _mark_secret_files(layer.values, Settings, "", problems))
+        for layer in layers
+    ]
 
 
 def _read_toml(path: Path, problems: list[ConfigProblem]) -> dict[str, Any]:
@@ -110,53 +155,6 @@ def _read_toml(path: Path, problems: list[ConfigProblem]) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         problems.append(ConfigProblem(str(path), f"not valid TOML: {exc}"))
     return {}
-
-
-def _read_env(environ: Mapping[str, str], problems: list[ConfigProblem]) -> dict[str, Any]:
-    for name in environ:
-        if not name.upper().startswith(ENV_PREFIX) or name.upper() == CONFIG_ENV:
-            continue
-        section = name[len(ENV_PREFIX) :].split("__")[0].lower()
-        if section not in Settings.model_fields:
-            problems.append(ConfigProblem(name, "unknown setting (no such section)"))
-    usable = dict(environ)
-    while True:
-        try:
-            return _GivenEnvSource(usable)()
-        except SettingsError as exc:
-            # A value that should be JSON (a list or table) is not. The error names only the
-            # field: report it, drop that field's variables and read the rest again, so
-            # every other problem is still found.
-            field = _UNPARSABLE_FIELD.search(str(exc))
-            variable = f"{ENV_PREFIX}{field[1].upper()}" if field else ""
-            rest = {
-                key: value
-                for key, value in usable.items()
-                if key.upper() != variable and not key.upper().startswith(f"{variable}__")
-            }
-            if field is None or len(rest) == len(usable):
-                problems.append(ConfigProblem("environment", str(exc)))
-                return {}
-            problems.append(
-                ConfigProblem(field[1], f"{variable}[__…] holds a list or table that is not JSON")
-            )
-            usable = rest
-
-
-def _nested_model(annotation: Any) -> tuple[type[BaseModel], bool] | None:
-    """The model a field holds, and whether it is a list of them."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation, False
-    origin = get_origin(annotation)
-    if origin is list:
-        inner = _nested_model(get_args(annotation)[0])
-        return (inner[0], True) if inner is not None else None
-    if origin in (Union, types.UnionType):
-        for arg in get_args(annotation):
-            inner = _nested_model(arg)
-            if inner is not None:
-                return inner
-    return None
 
 
 def _is_secret(model: type[BaseModel], name: str) -> bool:
@@ -180,7 +178,7 @@ def _mark_secret_files(
         return values  # the wrong shape is validation's to report
     marked: dict[str, Any] = {}
     for key, value in values.items():
-        where = _join(path, key)
+        where = join(path, key)
         secret = key.removesuffix(SECRET_FILE_SUFFIX)
         if secret != key and _is_secret(model, secret):
             if secret in values:
@@ -189,7 +187,7 @@ def _mark_secret_files(
                 marked[secret] = _SecretFile(value, where)
             continue
         field = model.model_fields.get(key)
-        nested = _nested_model(field.annotation) if field is not None else None
+        nested = nested_model(field.annotation) if field is not None else None
         if nested is None:
             marked[key] = value
         elif not nested[1]:
@@ -246,7 +244,7 @@ def _merge(lower: Any, higher: Any, path: str, problems: list[ConfigProblem]) ->
     if isinstance(lower, dict) and isinstance(higher, dict):
         merged = dict(lower)
         for key, value in higher.items():
-            where = _join(path, key)
+            where = join(path, key)
             merged[key] = _merge(lower[key], value, where, problems) if key in lower else value
         return merged
     if isinstance(lower, list) and _is_index_table(higher):
@@ -276,14 +274,10 @@ def _default_state_dir(merged: dict[str, Any], environ: Mapping[str, str]) -> No
         files["state_dir"] = state_directory
 
 
-def _join(path: str, key: object) -> str:
-    return f"{path}.{key}" if path else str(key)
-
-
 def _problem(error: ErrorDetails) -> ConfigProblem:
     path = ""
     for part in error["loc"]:
-        path = f"{path}[{part}]" if isinstance(part, int) else _join(path, part)
+        path = f"{path}[{part}]" if isinstance(part, int) else join(path, part)
     if error["type"] == "extra_forbidden":
         reason = "unknown key"
     elif error["type"] == "value_error":

@@ -6,6 +6,7 @@ Only the shape and the rules live here; where the values come from is `bridge.co
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,13 +26,20 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from bridge.log import REDACTED
 
-DEFAULT_MODEM_PORT = (
-    "/dev/serial/by-id/usb-SimTech__Incorporated_SimTech__Incorporated_0123456789ABCDEF-if02-port0"
-)
+# The name systemd/99-sim5360-bridge.rules gives the module's AT port (and Docker's
+# `--device /dev/ttyUSB2:/dev/sim5360-at`): with the rule installed no port need be set.
+DEFAULT_MODEM_PORT = "/dev/sim5360-at"
 # `<base>/bridge/...` and `<base>/jobs/...` are the bridge's own subtrees (API.md "Topics"):
 # a modem with one of these ids would share topics with them.
 RESERVED_MODEM_IDS = frozenset({"bridge", "jobs"})
 MAX_RECIPIENTS = 5  # the module's limit per kind of recipient (API.md smtp/send)
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+# The sources `bridge.config.load_settings` chose for the Settings being built now (a
+# given file and environment); empty: the defaults and constructor arguments alone.
+custom_sources: ContextVar[tuple[PydanticBaseSettingsSource, ...]] = ContextVar(
+    "custom_sources", default=()
+)
 
 
 def _redact_secret(value: SecretStr) -> str:
@@ -241,6 +249,12 @@ class PoolSettings(Section):
     enabled: bool = False
 
 
+class LogSettings(Section):
+    """How much the daemon logs (`run --log-level` wins over it)."""
+
+    level: LogLevel = "info"
+
+
 def _secrets_in(value: object) -> list[str]:
     if isinstance(value, SecretStr):
         secret = value.get_secret_value()
@@ -276,6 +290,7 @@ class Settings(BaseSettings):
     ftp: FtpSettings = Field(default_factory=FtpSettings)
     ftps: FtpsSettings = Field(default_factory=FtpsSettings)
     pool: PoolSettings = Field(default_factory=PoolSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -288,7 +303,7 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The sources are chosen per call by load_settings (a given file and environment),
         # so that constructing a Settings never reads the process environment behind its back.
-        return (init_settings,)
+        return custom_sources.get() or (init_settings,)
 
     @field_validator("modems")
     @classmethod

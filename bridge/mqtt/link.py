@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from bridge.config import MqttSettings
+from bridge.mqtt.credentials import apply_credentials
 
 log = logging.getLogger("bridge.mqtt")
 
@@ -73,17 +73,7 @@ class MqttLink:
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
             clean_session=None if v5 else False,
         )
-        if settings.username:
-            self.client.username_pw_set(
-                settings.username, settings.password.get_secret_value() or None
-            )
-        if settings.tls is not None:
-            self.client.tls_set(
-                ca_certs=str(settings.tls.ca_certs) if settings.tls.ca_certs else None,
-                certfile=str(settings.tls.certfile) if settings.tls.certfile else None,
-                keyfile=str(settings.tls.keyfile) if settings.tls.keyfile else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
+        apply_credentials(self.client, settings)
         self.client.will_set(will_topic, will_payload, qos=1, retain=True)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = _guarded(self._connected)
