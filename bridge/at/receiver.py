@@ -55,6 +55,7 @@ KNOWN_URCS: tuple[str, ...] = (
     "+CGEV:",
     "+CDSI:",
     "+CUSD:",
+    "VOICE CALL:",
     "+SMTP:",
     "+CHTTPS:",
     "+CHTTPSNOTIFY:",

@@ -44,6 +44,7 @@ def test_one_line_indications() -> None:
     data = (
         b'\r\n+CMTI: "SM",3\r\n\r\n+CDSI: "SR",0\r\n\r\nRING\r\n\r\n'
         b'+CLIP: "+4915123456789",145,,,,0\r\n\r\n+CUSD: 0,"Balance 5.00",15\r\n'
+        b"\r\nVOICE CALL: END: 000000\r\n"
     )
     events = decode_everywhere(data, Expectation("ATI", None))  # free-form answers pending
     assert events == [
@@ -52,6 +53,7 @@ def test_one_line_indications() -> None:
         Urc("RING"),
         Urc('+CLIP: "+4915123456789",145,,,,0'),
         Urc('+CUSD: 0,"Balance 5.00",15'),
+        Urc("VOICE CALL: END: 000000"),
     ]
 
 

@@ -293,3 +293,25 @@ def test_reboot_keeps_messages_and_resets_settings(
     assert client.command("AT+CNMI?") == ["+CNMI: 0,0,0,0,0", "OK"]
     message = read_index(client, 0)
     assert isinstance(message, Deliver) and message.text == "survives"
+
+
+def test_cmgw_stores_and_a_full_storage_answers_322(
+    emulator_factory: EmulatorFactory, at_client_factory: ClientFactory
+) -> None:
+    emulator = emulator_factory(sms_storage=1)
+    client = at_client_factory(emulator)
+    [pdu] = encode_submit("+4915123456789", "draft")
+
+    def write() -> str:
+        client.write(f"AT+CMGW={pdu.tpdu_length}\r".encode())
+        client.wait_for_prompt("> ", timeout=5)
+        client.write(pdu.hex.encode() + b"\x1a")
+        return client.read_line(5)
+
+    assert write() == "+CMGW: 0"
+    assert client.read_line(5) == "OK"
+    assert client.command("AT+CMGL=2")[0] == f"+CMGL: 0,2,,{pdu.tpdu_length}"
+    assert write() == "+CMS ERROR: 322"
+    assert client.command("AT+CMGD=0") == ["OK"]
+    emulator.network.set_storage_full(True)
+    assert write() == "+CMS ERROR: 322"

@@ -1,4 +1,4 @@
-"""The module's SMS, USSD and call commands (SIM5320 AT manual 7, 5.6, 6.12, 3.x
+"""The module's SMS, USSD and call commands (SIM5320 AT manual 7 incl. CMGW, 5.6, 6.12, 3.x
 ATA, 6.2 CHUP) over `CellularNetwork`. PDU mode only: text mode is accepted by
 AT+CMGF but reading and sending then answer +CMS ERROR: 302."""
 
@@ -22,6 +22,7 @@ from bridge.emulator.cellular.storage import (
 OPERATION_NOT_ALLOWED = 302
 INVALID_PDU_PARAMETER = 304
 INVALID_INDEX = 321
+MEMORY_FULL = 322
 PDU_TIMEOUT = 60.0
 MAX_TPDU = 164
 
@@ -53,6 +54,7 @@ class CellularCommands:
             "+CMGL": self._cmgl,
             "+CMGR": self._cmgr,
             "+CMGS": self._cmgs,
+            "+CMGW": self._cmgw,
             "+CMGD": self._cmgd,
             "+CLIP": self._clip,
             "+CHUP": self._chup,
@@ -236,36 +238,12 @@ class CellularCommands:
 
     # -- sending ------------------------------------------------------------------------
     def _cmgs(self, cmd: Command, host: Host) -> None:
-        if cmd.form == "test":
-            host.ok()
+        pdu = self._pdu_phase(cmd, host)
+        if pdu is None:
             return
-        args = _ints(cmd)
-        if cmd.form != "write" or len(args) != 1 or not isinstance(args[0], int):
-            host.error()
-            return
-        if self.net.settings.cmgf != 0:
-            cms_error(host, OPERATION_NOT_ALLOWED)
-            return
-        length = args[0]
-        if not 7 <= length <= MAX_TPDU:
-            cms_error(host, INVALID_PDU_PARAMETER)
-            return
-        host.prompt("> ")
-        entered = host.read_text(PDU_TIMEOUT)
-        if entered is None:
-            host.ok()  # ESC: sending cancelled (or the host went quiet)
-            return
-        self._submit(entered, length, host)
-
-    def _submit(self, entered: bytes, length: int, host: Host) -> None:
         try:
-            pdu = bytes.fromhex(entered.decode("ascii").strip())
-            smsc_octets = 1 + pdu[0]
-            tpdu = pdu[smsc_octets:]
-            if len(tpdu) != length:
-                raise BadPdu(f"<length> {length} but the TPDU has {len(tpdu)} octets")
-            part = decode_submit(tpdu)
-        except (ValueError, IndexError, UnicodeDecodeError):
+            part = decode_submit(pdu[1 + pdu[0] :])
+        except (BadPdu, IndexError, UnicodeDecodeError):
             cms_error(host, INVALID_PDU_PARAMETER)
             return
         failure = self.net.send_failure
@@ -276,6 +254,56 @@ class CellularCommands:
         reference = self.net.record_submit(part)
         host.line(f"+CMGS: {reference}")
         host.ok()
+
+    def _cmgw(self, cmd: Command, host: Host) -> None:
+        """AT+CMGW=<length>[,<stat>]: store a PDU in <mem2>; +CMS ERROR: 322 when full."""
+        args = _ints(cmd)
+        stat = args[1] if len(args) > 1 and args[1] is not None else 2
+        if stat not in (0, 1, 2, 3):
+            host.error()
+            return
+        pdu = self._pdu_phase(cmd, host)
+        if pdu is None:
+            return
+        st = self.net.storage
+        with st.lock:
+            index = st.memories[st.mem2].store(Stored(int(stat), pdu))
+        if index is None:
+            cms_error(host, MEMORY_FULL)
+            return
+        host.line(f"+CMGW: {index}")
+        host.ok()
+
+    def _pdu_phase(self, cmd: Command, host: Host) -> bytes | None:
+        """`=<length>`, the `> ` prompt, hex up to Ctrl-Z: the PDU (SMSC field
+        included) whose TPDU has <length> octets; None when answered already."""
+        if cmd.form == "test":
+            host.ok()
+            return None
+        args = _ints(cmd)
+        if cmd.form != "write" or not args or not isinstance(args[0], int):
+            host.error()
+            return None
+        if self.net.settings.cmgf != 0:
+            cms_error(host, OPERATION_NOT_ALLOWED)
+            return None
+        length = args[0]
+        if not 7 <= length <= MAX_TPDU:
+            cms_error(host, INVALID_PDU_PARAMETER)
+            return None
+        host.prompt("> ")
+        entered = host.read_text(PDU_TIMEOUT)
+        if entered is None:
+            host.ok()  # ESC: cancelled (or the host went quiet)
+            return None
+        try:
+            pdu = bytes.fromhex(entered.decode("ascii").strip())
+            if not pdu or len(pdu) - 1 - pdu[0] != length:
+                raise ValueError(f"<length> {length} does not match the PDU")
+        except (ValueError, UnicodeDecodeError):
+            cms_error(host, INVALID_PDU_PARAMETER)
+            return None
+        return pdu
 
     # -- calls ----------------------------------------------------------------------
     def _clip(self, cmd: Command, host: Host) -> None:
