@@ -35,6 +35,16 @@ def send_text(client: AtClient, number: str, text: str, **kw: object) -> list[li
     return [send_pdu(client, p.hex, p.tpdu_length) for p in encode_submit(number, text, **kw)]  # type: ignore[arg-type]
 
 
+def indicating(
+    emulator_factory: EmulatorFactory, at_client_factory: ClientFactory, **kw: object
+) -> tuple[Emulator, AtClient]:
+    """A started emulator and a client, with +CMTI/+CDSI indications on (AT+CNMI=2,1,0,2,0)."""
+    emulator = emulator_factory(**kw)
+    client = at_client_factory(emulator)
+    assert client.command("AT+CNMI=2,1,0,2,0") == ["OK"]
+    return emulator, client
+
+
 def read_index(client: AtClient, index: int) -> Deliver | StatusReport:
     lines = client.command(f"AT+CMGR={index}", timeout=5)
     assert lines[-1] == "OK", lines
@@ -166,9 +176,7 @@ def test_delivery_reports_stored_direct_or_never(
 def test_three_part_ucs2_out_of_order_is_stored_and_read(
     emulator_factory: EmulatorFactory, at_client_factory: ClientFactory
 ) -> None:
-    emulator = emulator_factory()
-    client = at_client_factory(emulator)
-    assert client.command("AT+CNMI=2,1,0,2,0") == ["OK"]
+    emulator, client = indicating(emulator_factory, at_client_factory)
     text = "Съешь же ещё этих мягких французских булок " * 4  # 176 characters: 3 parts
     assert emulator.network.deliver_sms("+4915100", text, order=[3, 1, 2]) == 3
     indexes = [int(client.wait_for('+CMTI: "SM",', 5).split(",")[1]) for _ in range(3)]
@@ -187,9 +195,7 @@ def test_three_part_ucs2_out_of_order_is_stored_and_read(
 def test_a_part_that_never_arrives(
     emulator_factory: EmulatorFactory, at_client_factory: ClientFactory
 ) -> None:
-    emulator = emulator_factory()
-    client = at_client_factory(emulator)
-    client.command("AT+CNMI=2,1,0,2,0")
+    emulator, client = indicating(emulator_factory, at_client_factory)
     emulator.network.deliver_sms("+4915100", "x" * 400, order=[1, 3])
     emulator.network.deliver_sms("+4915100", "marker")
     seen = [client.wait_for("+CMTI:", 5) for _ in range(3)]
@@ -205,9 +211,9 @@ def test_a_part_that_never_arrives(
 def test_first_index_capacity_and_the_network_waiting_for_room(
     emulator_factory: EmulatorFactory, at_client_factory: ClientFactory
 ) -> None:
-    emulator = emulator_factory(sms_storage=3, sms_first_index=1)
-    client = at_client_factory(emulator)
-    client.command("AT+CNMI=2,1,0,2,0")
+    emulator, client = indicating(
+        emulator_factory, at_client_factory, sms_storage=3, sms_first_index=1
+    )
     for n in range(5):
         emulator.network.deliver_sms("+4915100", f"message {n}")
     assert [client.wait_for("+CMTI:", 5) for _ in range(3)] == [
@@ -228,9 +234,7 @@ def test_first_index_capacity_and_the_network_waiting_for_room(
 def test_storage_full_fault(
     emulator_factory: EmulatorFactory, at_client_factory: ClientFactory
 ) -> None:
-    emulator = emulator_factory()
-    client = at_client_factory(emulator)
-    client.command("AT+CNMI=2,1,0,2,0")
+    emulator, client = indicating(emulator_factory, at_client_factory)
     emulator.network.set_storage_full(True)
     assert client.command("AT+CPMS?")[0] == '+CPMS: "SM",20,20,"SM",20,20,"SM",20,20'
     emulator.network.deliver_sms("+4915100", "waits")
@@ -282,9 +286,7 @@ def test_cmt_routed_directly_and_buffered_while_mode_0(
 def test_reboot_keeps_messages_and_resets_settings(
     emulator_factory: EmulatorFactory, at_client_factory: ClientFactory
 ) -> None:
-    emulator = emulator_factory()
-    client = at_client_factory(emulator)
-    client.command("AT+CNMI=2,1,0,2,0")
+    emulator, client = indicating(emulator_factory, at_client_factory)
     emulator.network.deliver_sms("+4915100", "survives")
     client.wait_for("+CMTI:", 5)
     emulator.reboot()

@@ -64,19 +64,22 @@ class CellularCommands:
 
     # -- settings -----------------------------------------------------------------
     def _cmgf(self, cmd: Command, host: Host) -> None:
-        s = self.net.settings
+        self._switch(cmd, host, "+CMGF", "cmgf", "")
+
+    def _switch(self, cmd: Command, host: Host, name: str, attr: str, read_tail: str) -> None:
+        """A 0/1 setting (AT+CMGF, AT+CLIP): test, read, exec (back to 0), write."""
         if cmd.form == "test":
-            host.line("+CMGF: (0-1)")
+            host.line(f"{name}: (0-1)")
         elif cmd.form == "read":
-            host.line(f"+CMGF: {s.cmgf}")
+            host.line(f"{name}: {getattr(self.net.settings, attr)}{read_tail}")
         elif cmd.form == "exec":
-            s.cmgf = 0
+            setattr(self.net.settings, attr, 0)
         else:
             args = _ints(cmd)
             if args not in ([0], [1]):
                 host.error()
                 return
-            s.cmgf = int(args[0] or 0)
+            setattr(self.net.settings, attr, int(args[0] or 0))
         host.ok()
 
     def _cpms(self, cmd: Command, host: Host) -> None:
@@ -181,10 +184,7 @@ class CellularCommands:
             if message is None:
                 cms_error(host, INVALID_INDEX)
                 return
-            host.line(f"+CMGR: {message.stat},,{message.tpdu_length}")
-            host.line(message.pdu.hex().upper())
-            if message.stat == STAT_UNREAD:
-                message.stat = STAT_READ
+            _show(host, "+CMGR: ", message)
         host.ok()
 
     def _cmgl(self, cmd: Command, host: Host) -> None:
@@ -205,10 +205,7 @@ class CellularCommands:
             for index in sorted(memory.slots):
                 message = memory.slots[index]
                 if wanted in (STAT_ALL, message.stat):
-                    host.line(f"+CMGL: {index},{message.stat},,{message.tpdu_length}")
-                    host.line(message.pdu.hex().upper())
-                    if message.stat == STAT_UNREAD:
-                        message.stat = STAT_READ
+                    _show(host, f"+CMGL: {index},", message)
         host.ok()
 
     def _cmgd(self, cmd: Command, host: Host) -> None:
@@ -307,20 +304,7 @@ class CellularCommands:
 
     # -- calls ----------------------------------------------------------------------
     def _clip(self, cmd: Command, host: Host) -> None:
-        s = self.net.settings
-        if cmd.form == "test":
-            host.line("+CLIP: (0-1)")
-        elif cmd.form == "read":
-            host.line(f"+CLIP: {s.clip},1")
-        elif cmd.form == "exec":
-            s.clip = 0
-        else:
-            args = _ints(cmd)
-            if args not in ([0], [1]):
-                host.error()
-                return
-            s.clip = int(args[0] or 0)
-        host.ok()
+        self._switch(cmd, host, "+CLIP", "clip", ",1")  # <m> 1: CLIP provisioned
 
     def _chup(self, cmd: Command, host: Host) -> None:
         if cmd.form == "exec":
@@ -385,6 +369,14 @@ class CellularCommands:
         else:
             reply = f'+CUSD: 0,"{text}",{USSD_GSM_DCS}'
         net.later(net.ussd_delay, lambda: net.urc_line(reply))
+
+
+def _show(host: Host, head: str, message: Stored) -> None:
+    """`<head><stat>,,<length>` and the PDU line; a shown message is read."""
+    host.line(f"{head}{message.stat},,{message.tpdu_length}")
+    host.line(message.pdu.hex().upper())
+    if message.stat == STAT_UNREAD:
+        message.stat = STAT_READ
 
 
 def _usage(memory: Memory, named: bool) -> str:
