@@ -58,6 +58,18 @@ def cpms(memory: str) -> bytes:
     return write("+CPMS", mem, mem, mem)
 
 
+def clip(enabled: bool = True) -> bytes:
+    """`AT+CLIP=1`: the caller's number after every RING."""
+    return write("+CLIP", integer(int(enabled), field="clip", low=0, high=1))
+
+
+def setup_commands(memory: str = "SM") -> list[bytes]:
+    """What the bridge sends after every start and reboot for SMS and calls: PDU
+    mode, one storage for reading, writing and receiving, stored-message
+    indications, caller identification."""
+    return [cmgf_pdu(), cpms(memory), cnmi(), clip()]
+
+
 def cmgs(tpdu_length: int) -> bytes:
     """`AT+CMGS=<length>`: the TPDU's octets, the SMSC field not counted."""
     return write("+CMGS", integer(tpdu_length, field="length", low=7, high=MAX_PDU_OCTETS))

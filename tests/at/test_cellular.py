@@ -77,6 +77,13 @@ def test_builders() -> None:
     assert c.cmgd(7) == b"AT+CMGD=7\r"
     assert c.cusd("*100#") == b'AT+CUSD=1,"*100#",15\r'
     assert c.cusd_cancel() == b"AT+CUSD=2\r"
+    assert c.clip() == b"AT+CLIP=1\r"
+    assert c.setup_commands("ME") == [
+        b"AT+CMGF=0\r",
+        b'AT+CPMS="ME","ME","ME"\r',
+        b"AT+CNMI=2,1,0,2,0\r",
+        b"AT+CLIP=1\r",
+    ]
 
 
 @pytest.mark.parametrize(("mode", "mt", "ds", "ok"), [

@@ -10,8 +10,9 @@ from bridge.at import Urc
 from bridge.at import cellular as c
 from bridge.at import commands as at
 from bridge.emulator.core import Emulator
-from bridge.modem import Exchange
+from bridge.modem import Exchange, Verdict
 from bridge.sms import Deliver, StatusReport, SubmitPdu, decode_pdu, encode_submit
+from bridge.sms.ussd import ussd_text
 from tests.fixtures.emulator import EmulatorFactory
 from tests.fixtures.modem import ModemFactory
 
@@ -105,3 +106,42 @@ def test_two_line_urcs_reach_listeners_whole(
     assert csq.final.ok and all(not line.startswith("+CMT") for line in csq.lines)
     late = seen.get(timeout=5)
     assert late.pdu is not None and decode_pdu(late.pdu).text == "meanwhile"  # type: ignore[union-attr]
+
+
+def test_setup_commands_are_accepted_by_the_module(
+    emulator_factory: EmulatorFactory, modem_factory: ModemFactory
+) -> None:
+    emulator: Emulator = emulator_factory()
+    modem = modem_factory(emulator)
+    for command in c.setup_commands():
+        reply = modem.run(Exchange(command, info=("+CPMS",)))
+        assert reply.final.ok, (command, reply)
+    assert emulator.network.settings.cnmi == c.CNMI
+    assert emulator.network.settings.clip == 1
+
+
+def test_ussd_reply_completes_the_exchange(
+    emulator_factory: EmulatorFactory, modem_factory: ModemFactory
+) -> None:
+    emulator: Emulator = emulator_factory()
+    emulator.network.ussd_delay = 0.05
+    emulator.network.set_ussd("*101#", "Остаток 5,00 €", ucs2=True)
+    modem = modem_factory(emulator)
+
+    def ask(code: str) -> c.UssdReply | None:
+        reply = modem.run(
+            Exchange(
+                c.cusd(code),
+                follow=lambda line: Verdict.DONE if line.startswith("+CUSD:") else Verdict.IGNORE,
+                timeout=5,
+            )
+        )
+        assert reply.final.ok and reply.completion is not None
+        return c.parse_cusd(reply.completion.partition(":")[2].strip())
+
+    gsm = ask("*100#")
+    assert gsm is not None and gsm.text is not None
+    assert ussd_text(gsm.text, gsm.dcs) == "Balance 5.00 EUR, valid until 31.12.2026"
+    ucs2 = ask("*101#")
+    assert ucs2 is not None and ucs2.text is not None
+    assert ussd_text(ucs2.text, ucs2.dcs) == "Остаток 5,00 €"
