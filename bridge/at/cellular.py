@@ -18,6 +18,7 @@ CTRL_Z = b"\x1a"
 MAX_PDU_OCTETS = 164  # an SMS-SUBMIT TPDU is at most 164 octets (23.040 9.2.2.2)
 _HEX = re.compile(r"(?:[0-9A-F]{2})+")
 _USSD_CODE = re.compile(r"[0-9*#+]{1,160}")
+_DECIMAL = re.compile(r"[0-9]{1,9}")
 
 CNMI = (2, 1, 0, 2, 0)
 """<mode>=2 (buffer while the link is reserved), <mt>=1 (+CMTI), <bm>=0,
@@ -141,6 +142,11 @@ class UssdReply:
     dcs: int | None
 
 
+def _number(text: str) -> int | None:
+    """An ASCII decimal (str.isdigit would take "¹" and "٣")."""
+    return int(text) if _DECIMAL.fullmatch(text) else None
+
+
 def _fields(value: str) -> list[str]:
     """Comma-separated fields; commas inside quotes do not split."""
     return [f.strip() for f in re.findall(r'"[^"]*"|[^,]+|(?<=,)(?=,|$)|^(?=,)', value)]
@@ -148,15 +154,13 @@ def _fields(value: str) -> list[str]:
 
 def parse_stored_at(value: str) -> StoredAt | None:
     parts = _fields(value)
-    if len(parts) < 2 or not parts[1].isdigit():
-        return None
-    return StoredAt(parts[0].strip('"'), int(parts[1]))
+    index = _number(parts[1]) if len(parts) >= 2 else None
+    return None if index is None else StoredAt(parts[0].strip('"'), index)
 
 
 def parse_cmgs(value: str) -> int | None:
     """The message reference of `+CMGS: <mr>`."""
-    head = value.split(",", 1)[0].strip()
-    return int(head) if head.isdigit() else None
+    return _number(value.split(",", 1)[0].strip())
 
 
 def parse_cmgl(entries: list[tuple[str, str]]) -> list[ListedPdu]:
@@ -164,8 +168,9 @@ def parse_cmgl(entries: list[tuple[str, str]]) -> list[ListedPdu]:
     listed = []
     for header, pdu in entries:
         parts = _fields(header)
-        if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
-            listed.append(ListedPdu(int(parts[0]), int(parts[1]), pdu))
+        index, stat = (_number(p) for p in [*parts, "", ""][:2])
+        if index is not None and stat is not None:
+            listed.append(ListedPdu(index, stat, pdu))
     return listed
 
 
@@ -182,8 +187,9 @@ def parse_clip(value: str) -> str | None:
 
 def parse_cusd(value: str) -> UssdReply | None:
     parts = _fields(value)
-    if not parts or not parts[0].isdigit():
+    status = _number(parts[0]) if parts else None
+    if status is None:
         return None
     text = parts[1].strip('"') if len(parts) > 1 and parts[1] else None
-    dcs = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None
-    return UssdReply(int(parts[0]), text, dcs)
+    dcs = _number(parts[2]) if len(parts) > 2 else None
+    return UssdReply(status, text, dcs)

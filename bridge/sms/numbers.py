@@ -8,8 +8,8 @@ import re
 from bridge.sms import alphabet
 from bridge.sms.errors import InvalidNumber, PduError
 
-_INTERNATIONAL = re.compile(r"\+\d{3,20}")
-_SHORT_CODE = re.compile(r"\d{3,8}")
+_INTERNATIONAL = re.compile(r"\+[0-9]{3,20}")
+_SHORT_CODE = re.compile(r"[0-9]{3,8}")  # ASCII digits: "\\d" takes any script's
 MAX_SHORT_CODE = 8
 
 TOA_INTERNATIONAL = 0x91  # type of number "international", numbering plan ISDN/E.164

@@ -70,7 +70,19 @@ def test_good_numbers(number: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "number", ["", "+12", "+" + "1" * 21, "123456789", "015123456789x", "+49 151", '+49"', "12"]
+    "number",
+    [
+        "",
+        "+12",
+        "+" + "1" * 21,
+        "123456789",
+        "015123456789x",
+        "+49 151",
+        '+49"',
+        "12",
+        "+٣٣٣٣",
+        "¹²³",
+    ],
 )
 def test_bad_numbers(number: str) -> None:
     with pytest.raises(InvalidNumber):

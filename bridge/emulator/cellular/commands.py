@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from bridge.emulator.api import Arg, ArgError, Command, Handler, Host
 from bridge.emulator.cellular.network import USSD_GSM_DCS, USSD_UCS2_DCS, CellularNetwork
-from bridge.emulator.cellular.pdus import BadPdu, decode_submit
+from bridge.emulator.cellular.pdus import BadPdu, decode_submit, digits_only
 from bridge.emulator.cellular.storage import (
     MEMORIES,
     RECEIVE_MEMORIES,
@@ -145,7 +145,7 @@ class CellularCommands:
             host.line(f'+CSCA: "{self.net.smsc}",{kind}')
         elif cmd.form == "write":
             args = _ints(cmd)
-            if not args or not isinstance(args[0], str) or not args[0].lstrip("+").isdigit():
+            if not args or not isinstance(args[0], str) or not digits_only(args[0].lstrip("+")):
                 host.error()
                 return
             self.net.smsc = args[0]

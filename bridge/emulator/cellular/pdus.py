@@ -113,11 +113,15 @@ def _user_data(
 # -- what the network sends ------------------------------------------------------
 
 
+def digits_only(text: str) -> bool:
+    return bool(text) and text.isascii() and text.isdigit()
+
+
 def address(number: str) -> bytes:
     """TP-OA/TP-RA: international, national digits, or alphanumeric text."""
-    if number.startswith("+") and number[1:].isdigit():
+    if number.startswith("+") and digits_only(number[1:]):
         return bytes((len(number) - 1, 0x91)) + gsm7.bcd_swap(number[1:])
-    if number.isdigit():
+    if digits_only(number):
         return bytes((len(number), 0x81)) + gsm7.bcd_swap(number)
     codes = gsm7.septet_codes(number) or gsm7.septet_codes("?") or []
     packed = gsm7.pack(codes)
