@@ -7,7 +7,8 @@ import pytest
 
 from bridge.at import Expectation, FinalResult, InfoLine, ParameterError, Prompt, ResultKind, Urc
 from bridge.at import cellular as c
-from tests.at.helpers import decode_everywhere
+from tests.at.helpers import decode_everywhere, feed_chunks
+from tests.sms import vectors as v
 
 OK = FinalResult(ResultKind.OK)
 PDU1 = "07917283010010F5040BC87238880900F10000993092516195800AE8329BFD4697D9EC37"
@@ -122,3 +123,19 @@ def test_parsers() -> None:
     assert c.parse_cusd('0,"Balance: 5,00 EUR",15') == c.UssdReply(0, "Balance: 5,00 EUR", 15)
     assert c.parse_cusd("4") == c.UssdReply(4, None, None)
     assert c.parse_cusd("") is None
+
+
+def test_a_captured_cmgl_listing_keeps_every_pdu_with_its_header() -> None:
+    body = "".join(f"+CMGL: {i},{s},,{n}\r\n{pdu}\r\n\r\n" for i, s, n, pdu in v.SMSLIB_CMGL)
+    data = ("\r\n" + body + "\r\nOK\r\n").encode()
+    expect = Expectation("AT+CMGL=4", ("+CMGL",))
+    events = feed_chunks([data], expect)
+    for size in (1, 7, 64):  # a long listing: fixed read sizes instead of every split
+        assert (
+            feed_chunks([data[i : i + size] for i in range(0, len(data), size)], expect) == events
+        )
+    assert events[-1] == OK
+    entries = [(e.text.removeprefix("+CMGL: "), e.pdu) for e in events if isinstance(e, InfoLine)]
+    assert all(pdu is not None for _, pdu in entries)
+    listed = c.parse_cmgl([(h, p) for h, p in entries if p is not None])
+    assert [(e.index, e.stat, e.pdu) for e in listed] == [(i, s, p) for i, s, _, p in v.SMSLIB_CMGL]

@@ -100,3 +100,21 @@ def test_timestamps_keep_their_zone(field: str, iso: str) -> None:
     stamp = decode_timestamp(bytes.fromhex(field), 0)
     assert stamp == datetime.fromisoformat(iso)
     assert stamp.utcoffset() == datetime.fromisoformat(iso).utcoffset()
+
+
+def test_captured_listing_with_a_16_bit_reference() -> None:
+    first, second, report, single = (decode_pdu(pdu) for *_, pdu in v.SMSLIB_CMGL)
+    assert isinstance(first, Deliver) and isinstance(second, Deliver)
+    assert first.concat == Concat(71, 2, 1, 8)
+    assert first.text.startswith("Double message. ")
+    assert second.concat == Concat(0x0023, 2, 2, 16)
+    assert second.text == "mgmgmgmgmgpwpwpwpwqwpwp"
+    assert second.sender == "+447837720675"
+    assert second.sent.isoformat() == "2008-07-15T11:27:03+01:00"
+    assert isinstance(report, StatusReport)
+    assert (report.reference, report.recipient, report.outcome) == (
+        102,
+        "+447988156550",
+        "delivered",
+    )
+    assert isinstance(single, Deliver) and single.text == "Slow phone!"

@@ -8,6 +8,10 @@
   by python-gsmmodem, gammu and HeboTech.ATLib (sent/discharged times from ATLib).
 - SMSPDUDECODER: smspdudecoder 2.2 (Qotto), the doctests of fields.py, codecs.py
   and elements.py.
+- SMSLIB_CMGL: an `AT+CMGL` listing captured from a modem, in FrontlineSMS's fork of
+  SMSLib (org/smslib/CServiceTest.java). That test asserts no decoded values: the
+  ones here are the readable texts the PDUs give, and the header fields can be
+  checked by eye (`06 08 04 0023 02 02`: 16-bit reference 0x0023, part 2 of 2).
 """
 
 from __future__ import annotations
@@ -110,4 +114,26 @@ SMSPDUDECODER_TIMESTAMPS = [
     ("70402132522400", "2007-04-12T23:25:42+00:00"),
     ("70402132522423", "2007-04-12T23:25:42+08:00"),
     ("3130523210658A", "2013-03-25T23:01:56-07:00"),
+]
+
+# (index, stat, length, pdu) from the SMSLIB_CMGL listing
+SMSLIB_CMGL = [
+    (
+        10,
+        1,
+        159,
+        "0791449737709499440C91448773276057000080708031005340A005000347020189EFBA985D06B5CBF379"
+        "F85C7681826E7A985D06B5CBF379F81C0691DF7531BB4C06B5CBF379F81C0685DDF430BB0C0ABBE9617619"
+        "447FA7D9A0B09B0C9ABBEBE375590E7AB3C9A0F0B9CE9E83DA6C1B1DCD0699DF6CFA1BD466B7E96E503B4F"
+        "BFD7F5F57B5D5FBFD7F5F57B5D5FBFD7F5F57B5D5FBFD7F5F57B5D5FBFD7F5F57B5D5FBFD7F5",
+    ),
+    (
+        11,
+        1,
+        47,
+        "0791449737709499440C914487732760570000807051117230401F06080400230202ED73FBDC3EB7CFED33"
+        "FC0EBFC3EFF07BFC0EBFC301",
+    ),
+    (12, 1, 25, "079144973770939906660C91449788515605903021514363009030215143040000"),
+    (17, 0, 29, "0791447728008000040C914497885156050000903021516301000B53F6FB0E82A3DFEE7208"),
 ]
