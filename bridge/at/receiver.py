@@ -3,7 +3,9 @@
 No I/O, no clocks, no threads. The caller tells it what the pending command looks
 like (`expect`) so it can tell echo from information lines from URCs, and which
 prompt a data-mode command will send. Length-framed blocks (`+XXX: DATA,<len>`)
-are cut by count, never by line ends. It never raises on any input: what it
+are cut by count, never by line ends. A `+CMGR:`, `+CMGL:`, `+CMT:` or `+CDS:`
+header waits for the hexadecimal PDU line after it, and the two come out as one
+event (`pdu`). It never raises on any input: what it
 cannot use it drops with a `ProtocolError` event and resynchronises on the next
 line end.
 """
