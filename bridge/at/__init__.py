@@ -1,5 +1,6 @@
 """The SIM5360's AT protocol without I/O: `Receiver` turns bytes into events,
-`commands` and `datamode` turn validated parameters and payloads into bytes."""
+`commands` and `datamode` turn validated parameters and payloads into bytes;
+`cellular` does both for the SMS, USSD and call commands."""
 
 from bridge.at.commands import ParameterError
 from bridge.at.events import (

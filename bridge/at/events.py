@@ -37,17 +37,21 @@ class FinalResult:
 
 @dataclass(slots=True)
 class InfoLine:
-    """A line answering the pending command (matches its information rule)."""
+    """A line answering the pending command (matches its information rule).
+    `pdu` is the hexadecimal PDU line that follows a `+CMGR:` or `+CMGL:` header."""
 
     text: str
+    pdu: str | None = None
 
 
 @dataclass(slots=True)
 class Urc:
     """A line that is not the pending command's: an unsolicited result code, or a
-    result the module reports after OK (`+SMTP: SUCCESS`, `+CFTPGET: 0`)."""
+    result the module reports after OK (`+SMTP: SUCCESS`, `+CFTPGET: 0`).
+    `pdu` is the second line of a two-line URC (`+CMT:`, `+CDS:`)."""
 
     text: str
+    pdu: str | None = None
 
     @property
     def name(self) -> str:

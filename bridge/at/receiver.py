@@ -3,7 +3,9 @@
 No I/O, no clocks, no threads. The caller tells it what the pending command looks
 like (`expect`) so it can tell echo from information lines from URCs, and which
 prompt a data-mode command will send. Length-framed blocks (`+XXX: DATA,<len>`)
-are cut by count, never by line ends. It never raises on any input: what it
+are cut by count, never by line ends. A `+CMGR:`, `+CMGL:`, `+CMT:` or `+CDS:`
+header waits for the hexadecimal PDU line after it, and the two come out as one
+event (`pdu`). It never raises on any input: what it
 cannot use it drops with a `ProtocolError` event and resynchronises on the next
 line end.
 """
@@ -53,6 +55,9 @@ KNOWN_URCS: tuple[str, ...] = (
     "+CDS:",
     "+CLIP:",
     "+CGEV:",
+    "+CDSI:",
+    "+CUSD:",
+    "VOICE CALL:",
     "+SMTP:",
     "+CHTTPS:",
     "+CHTTPSNOTIFY:",
@@ -62,6 +67,12 @@ KNOWN_URCS: tuple[str, ...] = (
 )
 """Lines that are unsolicited even while a command with free-form answers (ATI,
 AT+CGSN) is pending."""
+
+PDU_FOLLOWS = (b"+CMT:", b"+CDS:", b"+CMGR:", b"+CMGL:")
+"""Headers whose next line is a hexadecimal PDU (27.005 in PDU mode): the receiver
+gives the two lines as one event."""
+
+_HEX_DIGITS = frozenset(b"0123456789ABCDEFabcdef")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +106,7 @@ class Receiver:
         self._echo: bytes | None = None
         self._info: tuple[bytes, ...] | None = ()
         self._prompt: bytes | None = None
+        self._held: InfoLine | Urc | None = None  # a header waiting for its PDU line
 
     # -- what the caller tells us -------------------------------------------------
 
@@ -260,6 +272,14 @@ class Receiver:
         return pos
 
     def _line(self, line: bytes, events: list[Event]) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            if _HEX_DIGITS.issuperset(line):
+                held.pdu = line.decode("ascii")
+                events.append(held)
+                return
+            events.append(held)  # no PDU came (an empty slot, text mode): the header alone
         if self._prompt is not None and line == self._prompt:
             events.append(Prompt(line.decode()))
             self._prompt = None
@@ -287,4 +307,8 @@ class Receiver:
             is_info = not text.startswith(KNOWN_URCS)
         else:
             is_info = bool(info) and line.startswith(info)
-        events.append(InfoLine(text) if is_info else Urc(text))
+        event = InfoLine(text) if is_info else Urc(text)
+        if line.startswith(PDU_FOLLOWS):
+            self._held = event
+        else:
+            events.append(event)

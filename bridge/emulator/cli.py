@@ -19,10 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+from bridge.emulator.cellular import control as cellular_control
+from bridge.emulator.cellular.network import CellularNetwork
 from bridge.emulator.core import Emulator
 from bridge.emulator.faults import SERVICES, Faults
 
-CONTROL_HELP = """\
+CONTROL_HELP = (
+    """\
 control FIFO commands (one per line, e.g. `echo reboot > ./ttySIM.ctl`):
   unplug                   close the pty and remove the link, as when USB is pulled
   replug                   a new pty at the link, module state kept
@@ -39,6 +42,8 @@ control FIFO commands (one per line, e.g. `echo reboot > ./ttySIM.ctl`):
   clear-noise
   fail SERVICE CODE        the next operation of SERVICE fails once with CODE
 """
+    + cellular_control.HELP
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,7 +103,10 @@ def main(args: argparse.Namespace) -> int:
     for apply in fault_setup:  # after the start, so noise counts lines from the boot on
         apply(faults)
     listener = threading.Thread(
-        target=_serve_control, args=(control, faults, stop), name="emulate-control", daemon=True
+        target=_serve_control,
+        args=(control, faults, stop, emulator.network),
+        name="emulate-control",
+        daemon=True,
     )
     listener.start()
     services = ", ".join(sorted(emulator.services)) or "none"
@@ -160,7 +168,9 @@ def _make_fifo(path: Path) -> None:
         os.mkfifo(path)
 
 
-def _serve_control(path: Path, faults: Faults, stop: threading.Event) -> None:
+def _serve_control(
+    path: Path, faults: Faults, stop: threading.Event, network: CellularNetwork | None = None
+) -> None:
     # Opened read-write so the FIFO never reports end-of-file between writers.
     fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
     pending = b""
@@ -172,20 +182,22 @@ def _serve_control(path: Path, faults: Faults, stop: threading.Event) -> None:
             pending += os.read(fd, 4096)
             *lines, pending = pending.split(b"\n")
             for line in lines:
-                reply = control_command(faults, line.decode(errors="replace").strip())
+                reply = control_command(faults, line.decode(errors="replace").strip(), network)
                 if reply:
                     print(f"emulate: {reply}", file=sys.stderr, flush=True)
     finally:
         os.close(fd)
 
 
-def control_command(faults: Faults, line: str) -> str:
+def control_command(faults: Faults, line: str, network: CellularNetwork | None = None) -> str:
     """Run one control line; what went wrong, or "" when it was done."""
     word, _, rest = line.partition(" ")
     try:
         if not word:
             return ""
-        if word == "unplug":
+        if network is not None and word in cellular_control.WORDS:
+            cellular_control.network_command(network, word, rest)
+        elif word == "unplug":
             faults.unplug()
         elif word == "replug":
             faults.replug()

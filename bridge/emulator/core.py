@@ -26,6 +26,8 @@ from typing import Self
 
 import bridge.emulator.services as services_package
 from bridge.emulator.api import ArgError, Handler, ModuleFS, Service
+from bridge.emulator.cellular.commands import CellularCommands
+from bridge.emulator.cellular.network import CellularNetwork
 from bridge.emulator.clock import ModuleClock
 from bridge.emulator.cmdline import split_command
 from bridge.emulator.faults import Faults
@@ -60,7 +62,9 @@ class Emulator:
 
     `urc_port`: which AT+CATR port this pty is (1 UART, 2 MODEM, 3 ATCOM); when given,
     URCs reach the host only while AT+CATR is 0 or that port. None: every port.
-    `storage_bytes`: the capacity AT+FSMEM reports and AT+CFTRANRX enforces on C:/."""
+    `storage_bytes`: the capacity AT+FSMEM reports and AT+CFTRANRX enforces on C:/.
+    `sms_storage`: messages each SMS memory holds; `sms_first_index`: the index its
+    first slot has (0 as the manual says; some firmware counts from 1)."""
 
     def __init__(
         self,
@@ -73,6 +77,9 @@ class Emulator:
         clock: datetime | None = None,
         urc_port: int | None = None,
         storage_bytes: int = 1 << 30,
+        sms_storage: int = 20,
+        sms_first_index: int = 0,
+        ring_interval: float = 3.0,
     ) -> None:
         self.link = Path(link)
         self._owns_root = root is None  # a temp dir, removed again by stop()
@@ -100,6 +107,14 @@ class Emulator:
         self.context = ModuleContextImpl(self)
         self.general = GeneralCommands(self.settings, self.radio, self.nv, self.clock, self.reboot)
         self.files = FileCommands(self.fs, self.clock, storage_bytes, self._urcs_routed_here)
+        # the cellular network and the module's SMS/USSD/call state; tests inject through it
+        self.network = CellularNetwork(
+            self.urc,
+            self.clock.now,
+            storage=sms_storage,
+            first_index=sms_first_index,
+            ring_interval=ring_interval,
+        )
         self.services = load_services(self.context)
         self._handlers = self._collect_handlers()
 
@@ -117,6 +132,7 @@ class Emulator:
             self._boot_generation += 1
         self.faults.unhang()
         self._reset_services()
+        self.network.reset()
         self._inbox.abort()
         self._port.close()
         for thread in self._threads:
@@ -155,6 +171,7 @@ class Emulator:
                 setattr(self.settings, f.name, getattr(Settings(echo=self._power_on_echo), f.name))
             self.fs.reset()
             self.files.reset()
+            self.network.reset()
         self._boot()
 
     def unplug(self) -> None:
@@ -286,7 +303,11 @@ class Emulator:
         handlers: dict[str, Handler] = {}
         for service in self.services.values():
             handlers.update(service.commands())
-        core = {**self.general.commands(), **self.files.commands()}
+        core = {
+            **self.general.commands(),
+            **self.files.commands(),
+            **CellularCommands(self.network).commands(),
+        }
         for name in core.keys() & handlers.keys():
             log.warning("service command %s shadowed by the core's", name)
         handlers.update(core)

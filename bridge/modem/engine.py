@@ -228,6 +228,7 @@ class Engine:
         exchange = pending.exchange
         started = time.monotonic()
         lines: list[str] = []
+        pdus: dict[int, str] = {}
         final: FinalResult | None = None
         payload_sent = exchange.send_on is None
         while True:
@@ -242,19 +243,21 @@ class Engine:
                 self._send_payload(pending)
                 payload_sent = True
             elif isinstance(event, InfoLine):
+                if event.pdu is not None:
+                    pdus[len(lines)] = event.pdu
                 lines.append(event.text)
             elif isinstance(event, FinalResult):
                 if event.ok and not payload_sent:
                     continue  # CHTTPACT: some firmware says OK before REQUEST
                 final = event
                 if exchange.follow is None or not event.ok:
-                    return Reply(final, lines)
+                    return Reply(final, lines, pdus=pdus)
             elif isinstance(event, Urc) and final is not None and exchange.follow is not None:
                 verdict = exchange.follow(event.text)
                 if verdict is Verdict.KEEP:
                     lines.append(event.text)
                 elif verdict is Verdict.DONE:
-                    return Reply(final, lines, completion=event.text)
+                    return Reply(final, lines, completion=event.text, pdus=pdus)
 
     def _count_leftovers(self, pending: _Pending) -> None:
         """Results that reached an exchange after it ended were someone else's."""

@@ -51,11 +51,22 @@ class Exchange:
 @dataclass
 class Reply:
     """The whole answer: final result, information lines (and the lines `follow`
-    kept), and the line that completed it after OK, if any."""
+    kept), and the line that completed it after OK, if any. `pdus` maps the index
+    of a `+CMGR:`/`+CMGL:` line in `lines` to the PDU line that came with it."""
 
     final: FinalResult
     lines: list[str] = field(default_factory=list)
     completion: str | None = None
+    pdus: dict[int, str] = field(default_factory=dict)
+
+    def with_pdus(self, prefix: str) -> list[tuple[str, str]]:
+        """(value after `prefix`, PDU) for each line starting with `prefix` that
+        carried a PDU: `[("3,0,,24", "0791…"), …]` for `+CMGL:`."""
+        return [
+            (line[len(prefix) :].strip(), self.pdus[i])
+            for i, line in enumerate(self.lines)
+            if line.startswith(prefix) and i in self.pdus
+        ]
 
     def first(self, prefix: str) -> str | None:
         """The value of the first line starting with `prefix` (`+CSQ:` -> `21,99`)."""

@@ -111,4 +111,3 @@ class Mosquitto(ManagedServer):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
-
