@@ -162,12 +162,22 @@ def measure(emulator: EmulatorProcess, nodelay: bool, n: int) -> dict[str, Any]:
             proc, start_to_online = start_bridge(config, client, Path(tmp) / "bridge.log")
             try:
                 client.request_at(-1)  # the first request warms the bridge's code paths
+                cpu = cpu_seconds(proc.pid)
                 request_times = [client.request_at(i) for i in range(n)]
+                cpu = cpu_seconds(proc.pid) - cpu
             finally:
                 stop_bridge(proc)
         finally:
             client.close()
-    return summarise(raw_times, echo_times, request_times, start_to_online, nodelay)
+    out = summarise(raw_times, echo_times, request_times, start_to_online, nodelay)
+    out["bridge_cpu_ms_per_request"] = round(cpu / n * 1000, 3)
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux /proc, clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def summarise(
