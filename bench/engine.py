@@ -88,7 +88,8 @@ def engine_rate(link: Path, n: int) -> float:
 
 
 def baseline_download(link: Path, name: str) -> float:
-    """Raw pyserial: send the command, read until its end marker, count bytes."""
+    """Raw pyserial: send the command, read until its end marker (reading as the
+    engine's transport does, so that what differs is the engine's own work)."""
     port = serial.Serial(str(link), 115200, timeout=0.2)
     try:
         port.write(b'AT+CFTRANTX="C:/' + name.encode() + b'"\r')
@@ -96,6 +97,8 @@ def baseline_download(link: Path, name: str) -> float:
         tail = b""
         while True:
             chunk = port.read(port.in_waiting or 1)
+            if len(chunk) == 1:  # woken by a first byte: take what came with it
+                chunk += port.read(port.in_waiting)
             tail = (tail + chunk)[-64:]
             if END in tail and tail.rstrip().endswith(b"OK"):
                 return time.perf_counter() - start
