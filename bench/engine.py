@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import serial
-from gsmmodem.serial_comms import SerialComms
+from gsmmodem.serial_comms import SerialComms  # type: ignore[import-untyped]
 from harness import EmulatorProcess, RawAt, machine
 
 from bridge.at import DataBlock

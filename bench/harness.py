@@ -15,10 +15,11 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Self
+from typing import IO, Self
 
 import serial
+
+from bridge.testservers.lifecycle import ManagedServer, end_process
 
 OK = b"OK\r\n"
 
@@ -52,7 +53,7 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
     return {"p50_ms": rank(0.50), "p99_ms": rank(0.99)}
 
 
-class EmulatorProcess:
+class EmulatorProcess(ManagedServer):
     """`sim5360-bridge emulate` in its own process (so it does not share the bench's
     GIL), booted with echo off; `link` is its port. Its stderr is kept for errors."""
 
@@ -66,7 +67,7 @@ class EmulatorProcess:
         self._said: collections.deque[bytes] = collections.deque(maxlen=50)
         self._proc: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> Self:
+    def start(self) -> None:
         argv = ["emulate", "--link", str(self.link), "--root", str(self.root)]
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "bridge.cli", *argv, "--boot-delay", "0", "--no-echo"],
@@ -75,7 +76,6 @@ class EmulatorProcess:
             stderr=subprocess.PIPE,
         )
         self._await_banner()
-        return self
 
     def _await_banner(self) -> None:
         """Its banner comes once the pty is there; the rest of stderr is drained."""
@@ -85,37 +85,28 @@ class EmulatorProcess:
         while True:
             left = give_up - time.monotonic()
             if left <= 0 or not select.select([stream], [], [], left)[0]:
-                self.__exit__(None, None, None)
+                self.stop()
                 raise TimeoutError(f"the emulator did not start: {self.said()}")
             line = stream.readline()
             if not line:
+                self.stop()
                 raise RuntimeError(f"the emulator exited: {self.said()}")
             self._said.append(line)
             if b"SIM5360 emulator on" in line:
                 break
         threading.Thread(target=self._drain, args=(stream,), daemon=True).start()
 
-    def _drain(self, stream: object) -> None:
-        for line in iter(stream.readline, b""):  # type: ignore[attr-defined]
+    def _drain(self, stream: IO[bytes]) -> None:
+        for line in iter(stream.readline, b""):
             self._said.append(line)
 
     def said(self) -> str:
         return b"".join(self._said).decode(errors="replace")[-2000:]
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+            end_process(proc)
         self._dir.cleanup()
 
 

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import queue
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from harness import EmulatorProcess, RawAt, machine, percentiles
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bridge.mqtt.link import disable_nagle
+from bridge.testservers.lifecycle import end_process
 from bridge.testservers.mosquitto import Mosquitto
 
 BASE = "sim5360"
@@ -67,7 +67,7 @@ class BenchClient:
                 message = self.inbox.get(timeout=max(0.0, left))
             except queue.Empty:
                 raise TimeoutError(f"nothing wanted on {topic} within {timeout}s") from None
-            if message.topic == topic and wanted(message.payload):
+            if message.topic == topic and wanted(bytes(message.payload)):
                 return
 
     def echo(self) -> float:
@@ -140,12 +140,7 @@ def start_bridge(config: Path, client: BenchClient, log: Path) -> tuple[Process,
 
 
 def stop_bridge(proc: Process) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
+    end_process(proc, grace=20)
 
 
 def measure(emulator: EmulatorProcess, nodelay: bool, n: int) -> dict[str, Any]:

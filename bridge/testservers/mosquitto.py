@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from bridge.testservers.lifecycle import ManagedServer
+from bridge.testservers.lifecycle import ManagedServer, end_process
 from bridge.testservers.net import LOOPBACK, free_port, wait_listening
 from bridge.testservers.tls import TestCertificates
 
@@ -108,11 +108,5 @@ class Mosquitto(ManagedServer):
 
     def _halt(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        proc.terminate()  # SIGTERM: mosquitto saves its persistence file
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        if proc is not None:
+            end_process(proc)  # SIGTERM first: mosquitto saves its persistence file
