@@ -21,9 +21,13 @@ typecheck: venv
 pytest: venv
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
-bench: venv
+# Every benchmark, each printing one JSON object (a few minutes; 30 s of it is the
+# idle-CPU measurement: IDLE=5 shortens it). The broker and emulator run as processes.
+IDLE ?= 30
+bench: deps venv
 	$(PY) bench/parser.py
-	$(PY) bench/engine.py
+	$(PY) bench/engine.py --idle $(IDLE)
+	$(PY) bench/latency.py
 
 # The wheel and sdist the add-on's Dockerfile and `pip install sim5360-bridge` install.
 DIST := dist

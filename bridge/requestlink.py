@@ -16,6 +16,7 @@ from paho.mqtt.properties import Properties
 
 from bridge.config import MqttSettings
 from bridge.mqtt.credentials import apply_credentials
+from bridge.mqtt.link import disable_nagle
 
 Arrival = tuple[str, dict[str, Any]]  # ("progress" | "response", the JSON object)
 
@@ -37,6 +38,7 @@ class RequestLink:
             protocol=mqtt.MQTTv5,
         )
         apply_credentials(self.client, settings)
+        self.client.on_socket_open = lambda client, userdata, sock: disable_nagle(sock)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *args: self._subscribed.set()
         self.client.on_message = self._on_message

@@ -36,7 +36,14 @@ class SerialTransport:
     def read(self) -> bytes:
         try:
             waiting = self._port.in_waiting
-            return bytes(self._port.read(waiting or 1))
+            data = bytes(self._port.read(waiting or 1))
+            if not waiting and data:
+                # woken by the first byte: its line came with it, so take that too and
+                # hand the receiver one whole answer instead of a byte and the rest
+                rest = self._port.in_waiting
+                if rest:
+                    data += self._port.read(rest)
+            return data
         except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
             # TypeError/AttributeError: pyserial after the fd was closed under it
             raise TransportError(f"read from {self.path} failed: {exc}") from exc

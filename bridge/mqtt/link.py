@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +49,14 @@ def _guarded(fn: Callable[..., None]) -> Callable[..., None]:
     return call
 
 
+def disable_nagle(sock: object) -> None:
+    """TCP_NODELAY on an MQTT socket (plain or TLS). With Nagle on, a response
+    PUBLISH written right after the request's PUBACK waits for the broker's delayed
+    ACK of it: 40 ms per round trip instead of ~1 ms (mosquitto #433, #1526)."""
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class MqttLink:
     """Connects, keeps connected, and hands received messages to `inbox`."""
 
@@ -80,6 +89,8 @@ class MqttLink:
         self.client.on_disconnect = _guarded(self._disconnected)
         self.client.on_message = _guarded(self._message)
         self.client.enable_logger(logging.getLogger("paho"))
+        # before CONNECT is written, on every (re)connect: paho opens a new socket each time
+        self.client.on_socket_open = lambda client, userdata, sock: disable_nagle(sock)
 
     def start(self) -> None:
         """Connect in the background; paho retries until the broker is there."""

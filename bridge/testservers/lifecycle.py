@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
 from types import TracebackType
 from typing import Self
+
+
+def end_process(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM (a server saves its state, the bridge says offline), SIGKILL after `grace`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
 
 
 class ManagedServer:

@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from bridge.testservers.lifecycle import ManagedServer
+from bridge.testservers.lifecycle import ManagedServer, end_process
 from bridge.testservers.net import LOOPBACK, free_port, wait_listening
 from bridge.testservers.tls import TestCertificates
 
@@ -22,7 +22,9 @@ def mosquitto_binary() -> str:
 
 
 class Mosquitto(ManagedServer):
-    """`persistent`: sessions and queued messages survive `restart()` (saved on stop)."""
+    """`persistent`: sessions and queued messages survive `restart()` (saved on stop).
+    `nodelay` (the default): `set_tcp_nodelay true`, without which every request and
+    response waits out a 40 ms delayed ACK; off only to measure that (bench/latency.py)."""
 
     def __init__(
         self,
@@ -31,6 +33,7 @@ class Mosquitto(ManagedServer):
         persistent: bool = False,
         certificates: TestCertificates | None = None,
         users: dict[str, str] | None = None,
+        nodelay: bool = True,
     ) -> None:
         """`certificates`: a TLS listener; `users`: only these may connect (passwords)."""
         self.host = LOOPBACK
@@ -38,6 +41,7 @@ class Mosquitto(ManagedServer):
         self.persistent = persistent
         self.certificates = certificates
         self.users = users
+        self.nodelay = nodelay
         self._dir = Path(tempfile.mkdtemp(prefix="mosquitto-"))
         self._proc: subprocess.Popen[bytes] | None = None
         self.log_path = self._dir / "mosquitto.log"
@@ -64,6 +68,7 @@ class Mosquitto(ManagedServer):
         else:
             lines.append("allow_anonymous true")
         lines += [
+            f"set_tcp_nodelay {'true' if self.nodelay else 'false'}",
             f"persistence {'true' if self.persistent else 'false'}",
             f"persistence_location {self._dir}/",
             # as root, mosquitto would switch to the `mosquitto` user and could not write
@@ -103,11 +108,5 @@ class Mosquitto(ManagedServer):
 
     def _halt(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        proc.terminate()  # SIGTERM: mosquitto saves its persistence file
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        if proc is not None:
+            end_process(proc)  # SIGTERM first: mosquitto saves its persistence file

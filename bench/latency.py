@@ -1,0 +1,228 @@
+"""Request latency through the whole product: N sequential `modem/at` "AT" requests
+from an MQTT client through mosquitto, the bridge and the emulated module, each in a
+process of its own, beside two baselines measured in the same run: the plain AT round
+trip on the same emulator (pyserial) and the broker's own publish -> receive echo.
+
+Run once against a broker with `set_tcp_nodelay true` and once against mosquitto's
+default (Nagle on); prints one JSON object with both. The bridge's overhead is the
+request's p50 minus the raw AT p50 minus the echo p50 (p99 likewise, against the
+baselines' p50s, so the whole tail counts against the bridge). Targets (issue 9):
+overhead p50 < 1 ms and p99 < 3 ms with a no-delay broker; with the default broker
+one 40 ms delayed ACK at most, never two (extra p50 < 60 ms); start to online < 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from harness import EmulatorProcess, RawAt, machine, percentiles
+from paho.mqtt.enums import CallbackAPIVersion
+
+from bridge.mqtt.link import disable_nagle
+from bridge.testservers.lifecycle import end_process
+from bridge.testservers.mosquitto import Mosquitto
+
+BASE = "sim5360"
+ECHO = "bench/echo"
+DELAYED_ACK_MS = 40.0  # Linux's delayed ACK, what Nagle makes a small write wait for
+
+
+class BenchClient:
+    """An MQTT 5 client as a user's automation would be, with Nagle off on its own
+    socket so that only the bridge and the broker are measured."""
+
+    def __init__(self, broker: Mosquitto) -> None:
+        self.inbox: queue.SimpleQueue[mqtt.MQTTMessage] = queue.SimpleQueue()
+        self._acked: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5
+        )
+        self.client.on_socket_open = lambda c, u, sock: disable_nagle(sock)
+        self.client.on_message = lambda c, u, message: self.inbox.put(message)
+        self.client.on_subscribe = lambda c, u, mid, *rest: self._acked.put(mid)
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+
+    def subscribe(self, *topics: str) -> None:
+        _, mid = self.client.subscribe([(t, 1) for t in topics])
+        assert self._acked.get(timeout=10) == mid
+
+    def next(self, topic: str, wanted: Callable[[bytes], bool], timeout: float) -> None:
+        """Wait for a message on `topic` whose payload is `wanted`; others are dropped."""
+        give_up = time.monotonic() + timeout
+        while True:
+            left = give_up - time.monotonic()
+            try:
+                message = self.inbox.get(timeout=max(0.0, left))
+            except queue.Empty:
+                raise TimeoutError(f"nothing wanted on {topic} within {timeout}s") from None
+            if message.topic == topic and wanted(bytes(message.payload)):
+                return
+
+    def echo(self) -> float:
+        started = time.perf_counter()
+        self.client.publish(ECHO, b"x", qos=1)
+        self.next(ECHO, lambda p: True, 5)
+        return time.perf_counter() - started
+
+    def request_at(self, n: int) -> float:
+        body = json.dumps({"transaction": n, "command": "AT"}).encode()
+        started = time.perf_counter()
+        self.client.publish(f"{BASE}/modem/request/modem/at", body, qos=1)
+        self.next(f"{BASE}/modem/response/modem/at", _answers(n), 10)
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _answers(n: int) -> Callable[[bytes], bool]:
+    def check(payload: bytes) -> bool:
+        reply = json.loads(payload)
+        if reply.get("transaction") != n:
+            return False
+        if reply.get("status") != "ok":
+            raise RuntimeError(f"modem/at failed: {reply}")
+        return True
+
+    return check
+
+
+def _online(payload: bytes) -> bool:
+    return bool(payload) and json.loads(payload).get("state") == "online"
+
+
+def bridge_config(work: Path, broker: Mosquitto, link: Path) -> Path:
+    config = work / "bridge.toml"
+    config.write_text(
+        f'[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\n'
+        f'client_id = "bench-{os.getpid()}"\n'
+        f'[files]\ndir = "{work / "files"}"\nstate_dir = "{work / "state"}"\n'
+        f'[[modems]]\nid = "modem"\nport = "{link}"\nallow_raw_at = true\n'
+    )
+    return config
+
+
+Process = subprocess.Popen[bytes]
+
+
+def start_bridge(config: Path, client: BenchClient, log: Path) -> tuple[Process, float]:
+    """Start `sim5360-bridge run`; seconds until bridge/state and modem/state say online."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIM5360_")}
+    started = time.perf_counter()
+    with open(log, "ab") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bridge.cli", "run", "--config", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=env,
+        )
+    try:
+        client.next(f"{BASE}/bridge/state", _online, 30)
+        client.next(f"{BASE}/modem/state", _online, 30)
+    except TimeoutError:
+        stop_bridge(proc)
+        raise RuntimeError(f"the bridge did not come online: {log.read_text()[-2000:]}") from None
+    return proc, time.perf_counter() - started
+
+
+def stop_bridge(proc: Process) -> None:
+    end_process(proc, grace=20)
+
+
+def measure(emulator: EmulatorProcess, nodelay: bool, n: int) -> dict[str, Any]:
+    """One broker setting: echo and raw AT baselines, start-up, then N requests."""
+    with RawAt(emulator.link) as raw:
+        raw_times = [raw.round_trip() for _ in range(n)]
+    with Mosquitto(nodelay=nodelay) as broker, tempfile.TemporaryDirectory() as tmp:
+        client = BenchClient(broker)
+        try:
+            client.subscribe(ECHO, f"{BASE}/bridge/state", f"{BASE}/modem/state")
+            client.subscribe(f"{BASE}/modem/response/modem/at")
+            echo_times = [client.echo() for _ in range(n)]
+            config = bridge_config(Path(tmp), broker, emulator.link)
+            proc, start_to_online = start_bridge(config, client, Path(tmp) / "bridge.log")
+            try:
+                client.request_at(-1)  # the first request warms the bridge's code paths
+                cpu = cpu_seconds(proc.pid)
+                request_times = [client.request_at(i) for i in range(n)]
+                cpu = cpu_seconds(proc.pid) - cpu
+            finally:
+                stop_bridge(proc)
+        finally:
+            client.close()
+    out = summarise(raw_times, echo_times, request_times, start_to_online, nodelay)
+    out["bridge_cpu_ms_per_request"] = round(cpu / n * 1000, 3)
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux /proc, clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def summarise(
+    raw: list[float], echo: list[float], requests: list[float], start: float, nodelay: bool
+) -> dict[str, Any]:
+    raw_p, echo_p, req_p = percentiles(raw), percentiles(echo), percentiles(requests)
+    baseline = raw_p["p50_ms"] + echo_p["p50_ms"]
+    overhead = {
+        "p50_ms": round(req_p["p50_ms"] - baseline, 3),
+        "p99_ms": round(req_p["p99_ms"] - baseline, 3),
+    }
+    out: dict[str, Any] = {
+        "broker_set_tcp_nodelay": nodelay,
+        "raw_at": raw_p,
+        "broker_echo": echo_p,
+        "modem_at_request": req_p,
+        "bridge_overhead": overhead,
+        "start_to_online_s": round(start, 3),
+    }
+    if nodelay:
+        out["meets_target"] = overhead["p50_ms"] < 1.0 and overhead["p99_ms"] < 3.0 and start < 1.0
+    else:  # the broker's own Nagle may cost one delayed ACK (40-48 ms) per request, never two
+        extra = req_p["p50_ms"] - baseline
+        out["meets_target"] = extra < 1.5 * DELAYED_ACK_MS and start < 1.0
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--requests", type=int, default=500, help="requests per broker setting")
+    args = ap.parse_args()
+    with EmulatorProcess() as emulator:
+        runs = {
+            "nodelay_broker": measure(emulator, True, args.requests),
+            "default_broker": measure(emulator, False, args.requests),
+        }
+    out = {
+        "benchmark": "latency",
+        "machine": machine(),
+        "requests": args.requests,
+        "targets": {
+            "overhead_p50_ms": 1.0,
+            "overhead_p99_ms": 3.0,
+            "start_to_online_s": 1.0,
+            "default_broker_extra_ms_under": 1.5 * DELAYED_ACK_MS,
+        },
+        **runs,
+    }
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
