@@ -25,6 +25,7 @@ from bridge.at import Urc
 from bridge.at import commands as at
 from bridge.modem.engine import Engine, UrcListener, UrcWaiter
 from bridge.modem.errors import OFFLINE, TIMEOUT, ModemError
+from bridge.modem.events import EventType
 from bridge.modem.exchange import Exchange, Reply
 from bridge.modem.initialise import Identity, initialise
 from bridge.modem.transport import SerialTransport, TransportError
@@ -196,7 +197,7 @@ class Modem:
         self._need_init = True
         self._trouble("the module rebooted")
         self._wake.set()
-        self.emit_event("modem_rebooted")
+        self.emit_event(EventType.MODEM_REBOOTED)
 
     def _sleep(self, seconds: float) -> None:
         self._wake.wait(seconds)

@@ -15,12 +15,13 @@ from bridge.at import commands as at
 from bridge.at.datamode import escaped_stream
 from bridge.config import FtpSettings, Settings
 from bridge.modem import Exchange
+from bridge.modem.script import Step, run_script
+from bridge.services.errors import ResultCodes
 from bridge.services.ftp_common import (
     OPERATION_SILENCE,
     SETTING_TIMEOUT,
     PutSource,
     RemoteFiles,
-    ResultCodes,
     port,
     register_actions,
     text,
@@ -66,16 +67,13 @@ class FtpFiles(RemoteFiles):
         ]
         # the name is what logs and errors show: never the parameters (the password)
         self._settings = [
-            (name, Exchange(at.write(name, value), timeout=SETTING_TIMEOUT, name=f"AT{name}"))
+            Step(Exchange(at.write(name, value), timeout=SETTING_TIMEOUT, name=f"AT{name}"))
             for name, value in settings
         ]
 
     @contextlib.contextmanager
     def session(self) -> Iterator[None]:
-        for name, exchange in self._settings:
-            reply = self.ctx.run(exchange)
-            if not reply.final.ok:
-                raise self.results.from_reply(exchange, reply, name)
+        run_script(self.ctx.run, self._settings, self.results.step_error)
         yield
 
     def put(self, path: at.Param, source: PutSource) -> None:

@@ -17,15 +17,13 @@ from bridge.at import commands as at
 from bridge.config import FtpSettings, Settings
 from bridge.modem import Exchange
 from bridge.modem.exchange import Verdict
-from bridge.services.efs import invalid
-from bridge.services.errors import MODEM_ERROR, ServiceError
+from bridge.modem.script import Step, run_script
+from bridge.services.errors import MODEM_ERROR, ResultCodes, ServiceError, invalid, param
 from bridge.services.ftp_common import (
     OPERATION_SILENCE,
     SETTING_TIMEOUT,
     PutSource,
     RemoteFiles,
-    ResultCodes,
-    param,
     port,
     register_actions,
     text,
@@ -69,7 +67,7 @@ class FtpsFiles(RemoteFiles):
         if not account.passive:
             raise invalid("passive", "the module's FTPS client only makes passive connections")
         password = account.password.get_secret_value()
-        self._login = Exchange(
+        login = Exchange(
             at.write(
                 "+CFTPSLOGIN",
                 text(account.server, "server"),
@@ -82,51 +80,36 @@ class FtpsFiles(RemoteFiles):
             name="AT+CFTPSLOGIN",  # what logs and errors show: never the password
         )
         kind = param(lambda: at.token("I" if account.binary else "A", field="type"))
-        self._type = Exchange(
+        kind_exchange = Exchange(
             at.write("+CFTPSTYPE", kind),
             info=("+CFTPSTYPE",),
             timeout=SETTING_TIMEOUT,
             name="AT+CFTPSTYPE",
         )
+        # a stack still held (a request that could not stop it) is stopped, then retried
+        self._start = Step(_command("+CFTPSSTART"), recover=_command("+CFTPSSTOP"))
+        self._open = [Step(login, result="0"), Step(kind_exchange, result="0")]
 
     @contextlib.contextmanager
     def session(self) -> Iterator[None]:
-        self._start()
+        run_script(self.ctx.run, [self._start], self.results.step_error)
         try:
-            self._checked(self._login, "+CFTPSLOGIN")
+            run_script(self.ctx.run, self._open[:1], self.results.step_error)
             try:
-                self._checked(self._type, "+CFTPSTYPE")
+                run_script(self.ctx.run, self._open[1:], self.results.step_error)
                 yield
             finally:
                 self._end("+CFTPSLOGOUT")
         finally:
             self._end("+CFTPSSTOP")
 
-    def _start(self) -> None:
-        """AT+CFTPSSTART; refused while a stack is still held (a request that could not
-        stop it), which is then stopped and started afresh."""
-        start = _command("+CFTPSSTART")
-        if self.ctx.run(start).final.ok:
-            return
-        self.ctx.run(_command("+CFTPSSTOP"))
-        self._checked(start, "+CFTPSSTART")
-
-    def _checked(self, exchange: Exchange, name: str) -> None:
-        reply = self.ctx.run(exchange)
-        result = reply.first(f"{name}:")
-        if not reply.final.ok or (result is not None and result.strip() != "0"):
-            raise self.results.from_reply(exchange, reply, name)
-
     def _end(self, name: str) -> None:
         """Logout or stop, whatever happened before; a failure here is only logged, so
         the request's own error is the one reported."""
-        try:
-            reply = self.quietly().run(_command(name))
-        except ServiceError as exc:
-            log.warning("AT%s failed: %s", name, exc.code)
-            return
-        if not reply.final.ok:
-            log.warning("AT%s failed: %s", name, reply.final.detail or reply.final.kind.value)
+        with self.ctx.cleanup() as quiet:
+            reply = quiet.run(_command(name))
+            if not reply.final.ok:
+                log.warning("AT%s failed: %s", name, reply.final.detail or reply.final.kind.value)
 
     def delete(self, path: at.Param) -> None:
         """AT+CFTPSDELE as every manual has it; the seed's AT+CFTPSDEL when that is ERROR."""

@@ -19,8 +19,8 @@ from pydantic import Field, SecretStr
 from bridge.config import Settings
 from bridge.files import FilesArea
 from bridge.services.base import Request
-from bridge.services.efs import check_name, invalid
-from bridge.services.errors import TOO_LARGE, ServiceError
+from bridge.services.efs import check_name
+from bridge.services.errors import invalid, too_large
 
 # The module's limits (seed chapter 3; API.md smtp/send).
 ADDRESS_MAX = 128
@@ -117,14 +117,6 @@ class Mail:
         return sum(a.size for a in self.attachments)
 
 
-def too_large(field_path: str, reason: str, limit: int) -> ServiceError:
-    return ServiceError(
-        TOO_LARGE,
-        f"{field_path}: {reason}",
-        {"errors": [{"field": field_path, "reason": reason}], "limit": limit},
-    )
-
-
 def _line_text(value: str, field_path: str, limit: int, *, ascii_only: bool) -> str:
     """Text that goes inside a quoted parameter: no quote, no control character."""
     if len(value) > limit:
@@ -154,7 +146,7 @@ def _mailbox(value: str | MailboxField, field_path: str) -> Mailbox:
 def _recipients(values: list[Recipient], kind: str) -> tuple[Mailbox, ...]:
     if len(values) > RECIPIENTS_MAX:
         raise too_large(kind, f"more than {RECIPIENTS_MAX} recipients", RECIPIENTS_MAX)
-    return tuple(_mailbox(v, f"{kind}.{i}") for i, v in enumerate(values))
+    return tuple(_mailbox(v, f"{kind}[{i}]") for i, v in enumerate(values))
 
 
 def _charset(value: str) -> str:
@@ -190,14 +182,14 @@ def _attachments(values: list[str], files: FilesArea) -> tuple[LocalAttachment, 
     found: list[LocalAttachment] = []
     seen: dict[str, int] = {}
     for i, relative in enumerate(values):
-        field_path = f"attachments.{i}"
+        field_path = f"attachments[{i}]"
         path = files.resolve(relative, field=field_path)
         if not path.is_file():
             raise invalid(field_path, "no such file in the files folder")
         # the module sends the file under its own name and takes one name only once
         name = check_name(path.name, field_path)
         if name.lower() in seen:
-            raise invalid(field_path, f"same file name as attachments.{seen[name.lower()]}")
+            raise invalid(field_path, f"same file name as attachments[{seen[name.lower()]}]")
         seen[name.lower()] = i
         found.append(LocalAttachment(path, name, path.stat().st_size))
     total = sum(a.size for a in found)
