@@ -92,7 +92,7 @@ def plan(request: HttpRequestRequest, files: FilesArea) -> HttpPlan:
         host_param = at.string(host, field="url", max_len=HOST_MAX)
         port_param = at.integer(port, field="url", low=1, high=65535)
     except ParameterError as exc:
-        raise invalid("url", f"host: {exc.reason}") from exc
+        raise invalid("url", f"host {str(exc).removeprefix(exc.field + ': ')}") from exc
     method = _method(request.method)
     body = _body(request, files)
     headers = _headers(request.headers, _host_header(host, port, secure))

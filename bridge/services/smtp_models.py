@@ -230,7 +230,7 @@ def compose(request: SmtpSendRequest, settings: Settings, files: FilesArea) -> M
     defaults = settings.smtp
     server = request.server if request.server is not None else defaults.server
     if not server:
-        raise invalid("server", "no SMTP server in the request or in [smtp]")
+        raise invalid("server", "missing, and [smtp] has no default")
     _line_text(server, "server", SERVER_MAX, ascii_only=True)
     if request.sender is not None:
         sender = _mailbox(request.sender, "from")
@@ -240,12 +240,12 @@ def compose(request: SmtpSendRequest, settings: Settings, files: FilesArea) -> M
             _line_text(defaults.from_name, "from.name", NAME_MAX, ascii_only=True),
         )
     else:
-        raise invalid("from", "no sender in the request or in [smtp] from_address")
+        raise invalid("from", "missing, and [smtp] has no from_address")
     to = _recipients(request.to if request.to is not None else list(defaults.to), "to")
     cc = _recipients(request.cc, "cc")
     bcc = _recipients(request.bcc, "bcc")
     if not (to or cc or bcc):
-        raise invalid("to", "no recipient in the request or in [smtp] to")
+        raise invalid("to", "no recipient given, and [smtp] has no default ones")
     charset = _charset(request.charset)
     mail = Mail(
         server=server,
