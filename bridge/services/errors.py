@@ -9,11 +9,14 @@ Every invalid input has one shape, whichever service and whichever check found i
 
 from __future__ import annotations
 
+import functools
+import tomllib
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -183,6 +186,12 @@ def step_error(step: Step, reply: Reply) -> ServiceError:
     return module_error(step.exchange, reply.final)
 
 
+@functools.cache
+def _tables() -> dict[str, Any]:
+    text = resources.files("bridge.services").joinpath("results.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
 def _word(value: str) -> str:
     return " ".join(value.upper().split())
 
@@ -200,6 +209,16 @@ class ResultCodes:
     def __post_init__(self) -> None:
         by_text = {_word(text): key for key, (_, text) in self.codes.items()}
         object.__setattr__(self, "_by_text", by_text)
+
+    @staticmethod
+    def table(service: str) -> ResultCodes:
+        """The service's table from results.toml (all of them in one place)."""
+        entry = _tables()[service]
+        codes: dict[int | str, tuple[str, str]] = {
+            int(key) if key.isdigit() else key: (code, message)
+            for key, (code, message) in entry["codes"].items()
+        }
+        return ResultCodes(codes, entry.get("unknown"))
 
     def key_of(self, value: str) -> int | str | None:
         """The table's key for a result as the module printed it, or None."""

@@ -27,25 +27,7 @@ from bridge.services.ftp_common import (
     text,
 )
 
-# Seed table 5.15, in its order.
-FTP_CODES = ResultCodes(
-    {
-        201: ("ftp_unknown_error", "Unknown error for FTP"),
-        202: ("ftp_busy", "FTP task is busy"),
-        203: ("ftp_resolve_failed", "Failed to resolve server address"),
-        204: ("ftp_timeout", "FTP timeout"),
-        205: ("ftp_read_file_failed", "Failed to read file"),
-        206: ("ftp_write_file_failed", "Failed to write file"),
-        207: ("ftp_not_allowed", "Not allowed in current state"),
-        208: ("ftp_login_failed", "Failed to login"),
-        209: ("ftp_logout_failed", "Failed to logout"),
-        210: ("ftp_transfer_failed", "Failed to transfer data"),
-        211: ("ftp_rejected", "FTP command rejected by server"),
-        212: ("ftp_memory_error", "Memory error"),
-        213: ("ftp_invalid_parameter", "Invalid parameter"),
-        214: ("ftp_network_error", "Network error"),
-    }
-)
+FTP_CODES = ResultCodes.table("ftp")
 
 
 class FtpFiles(RemoteFiles):

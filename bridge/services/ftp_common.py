@@ -260,45 +260,60 @@ Remote = Callable[[ServiceContext, FtpAccount], RemoteFiles]
 Defaults = Callable[[Settings], FtpSettings]
 
 
-def register_actions(service: str, make: Remote, defaults: Defaults) -> None:
-    """ftp/* or ftps/*: the same actions over `make`'s session and commands."""
+class _Actions:
+    """The actions of one service (ftp or ftps) over its `make`'s session and commands."""
 
-    def remote_for(ctx: ServiceContext, request: FtpRequest) -> RemoteFiles:
-        remote = make(ctx, request.account(defaults(ctx.settings)))
+    def __init__(self, service: str, make: Remote, defaults: Defaults) -> None:
+        self.service = service
+        self.make = make
+        self.defaults = defaults
+
+    def remote_for(self, ctx: ServiceContext, request: FtpRequest) -> RemoteFiles:
+        remote = self.make(ctx, request.account(self.defaults(ctx.settings)))
         remote.prepare()
         return remote
 
-    def simple(operation: Callable[[RemoteFiles, at.Param], None]) -> Any:
+    def simple(self, operation: Callable[[RemoteFiles, at.Param], None]) -> Any:
         def run(ctx: ServiceContext, request: FtpPathRequest) -> dict[str, Any]:
             path = remote_path(request.path)
-            remote = remote_for(ctx, request)
+            remote = self.remote_for(ctx, request)
             with remote.session():
                 operation(remote, path)
             return {}
 
         return run
 
-    def list_(ctx: ServiceContext, request: FtpPathRequest) -> dict[str, Any]:
+    def module_file(self, operation: Callable[[RemoteFiles, at.Param, int], None]) -> Any:
+        def run(ctx: ServiceContext, request: FtpModemFileRequest) -> dict[str, Any]:
+            path = remote_path(request.path)
+            remote = self.remote_for(ctx, request)
+            with remote.session():
+                operation(remote, path, request.dir)
+            return _module_file(request)
+
+        return run
+
+    def list_(self, ctx: ServiceContext, request: FtpPathRequest) -> dict[str, Any]:
         path = remote_path(request.path)
-        remote = remote_for(ctx, request)
+        remote = self.remote_for(ctx, request)
         with remote.session():
             entries = remote.listing(path)
         return {"entries": [e.as_json() for e in entries]}
 
-    def get(ctx: ServiceContext, request: FtpGetRequest) -> dict[str, Any]:
+    def get(self, ctx: ServiceContext, request: FtpGetRequest) -> dict[str, Any]:
         path = remote_path(request.path)
         target = None if request.save_to is None else ctx.files.for_writing(request.save_to)
-        remote = remote_for(ctx, request)
+        remote = self.remote_for(ctx, request)
         if target is None:
             return _get_inline(ctx, remote, request.path, path)
         return _get_to_file(ctx, remote, path, target)
 
-    def put(ctx: ServiceContext, request: FtpPutRequest) -> dict[str, Any]:
+    def put(self, ctx: ServiceContext, request: FtpPutRequest) -> dict[str, Any]:
         path = remote_path(request.path)
         source = put_source(ctx, request)
-        remote = remote_for(ctx, request)
+        remote = self.remote_for(ctx, request)
         if source.total == 0 and not remote.empty_upload:
-            raise invalid("file", f"the module cannot upload an empty file over {service}")
+            raise invalid("file", f"the module cannot upload an empty file over {self.service}")
         ctx.progress(STAGE, 0, source.total)
         with remote.session():
             remote.put(path, source)
@@ -310,28 +325,19 @@ def register_actions(service: str, make: Remote, defaults: Defaults) -> None:
                 )
         return {"bytes": source.sent, "sha256": source.digest.hexdigest()}
 
-    def get_to_modem(ctx: ServiceContext, request: FtpModemFileRequest) -> dict[str, Any]:
-        path = remote_path(request.path)
-        remote = remote_for(ctx, request)
-        with remote.session():
-            remote.get_to_modem(path, request.dir)
-        return _module_file(request)
 
-    def put_from_modem(ctx: ServiceContext, request: FtpModemFileRequest) -> dict[str, Any]:
-        path = remote_path(request.path)
-        remote = remote_for(ctx, request)
-        with remote.session():
-            remote.put_from_modem(path, request.dir)
-        return _module_file(request)
-
-    action(service, "list", FtpPathRequest)(list_)
-    action(service, "get", FtpGetRequest)(get)
-    action(service, "put", FtpPutRequest)(put)
+def register_actions(service: str, make: Remote, defaults: Defaults) -> None:
+    """ftp/* or ftps/*: the same actions over `make`'s session and commands."""
+    actions = _Actions(service, make, defaults)
+    simple, module_file = actions.simple, actions.module_file
+    action(service, "list", FtpPathRequest)(actions.list_)
+    action(service, "get", FtpGetRequest)(actions.get)
+    action(service, "put", FtpPutRequest)(actions.put)
     action(service, "mkdir", FtpPathRequest)(simple(lambda r, p: r.mkdir(p)))
     action(service, "rmdir", FtpPathRequest)(simple(lambda r, p: r.rmdir(p)))
     action(service, "delete", FtpPathRequest)(simple(lambda r, p: r.delete(p)))
-    action(service, "get_to_modem", FtpModemFileRequest)(get_to_modem)
-    action(service, "put_from_modem", FtpModemFileRequest)(put_from_modem)
+    action(service, "get_to_modem", FtpModemFileRequest)(module_file(RemoteFiles.get_to_modem))
+    action(service, "put_from_modem", FtpModemFileRequest)(module_file(RemoteFiles.put_from_modem))
 
 
 def _get_inline(

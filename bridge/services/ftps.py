@@ -18,44 +18,22 @@ from bridge.config import FtpSettings, Settings
 from bridge.modem import Exchange
 from bridge.modem.exchange import Verdict
 from bridge.modem.script import Step, run_script
+from bridge.services import ftp_common as common
 from bridge.services.errors import MODEM_ERROR, ResultCodes, ServiceError, invalid, param
-from bridge.services.ftp_common import (
-    OPERATION_SILENCE,
-    SETTING_TIMEOUT,
-    PutSource,
-    RemoteFiles,
-    port,
-    register_actions,
-    text,
-)
 
 log = logging.getLogger("bridge.services.ftps")
 
 PUT_PIECE = 1024  # bytes per AT+CFTPSPUT (V2.02; ERRATA)
 PUT_RESULTS = ("+CFTPSPUT:", "+CFTPSSPUT:")  # the seed's example spells it the second way
 
-# ERRATA "Result codes": FTPS <err> 1-10.
-FTPS_CODES = ResultCodes(
-    {
-        1: ("ftps_ssl_verify_alert", "SSL verify alert"),
-        2: ("ftps_unknown_error", "Unknown FTPS error"),
-        3: ("ftps_busy", "FTPS task is busy"),
-        4: ("ftps_server_closed", "FTPS server closed the connection"),
-        5: ("ftps_timeout", "FTPS timeout"),
-        6: ("ftps_transfer_failed", "Failed to transfer data"),
-        7: ("ftps_memory_error", "Memory error"),
-        8: ("ftps_invalid_parameter", "Invalid parameter"),
-        9: ("ftps_rejected", "FTPS command rejected by server"),
-        10: ("ftps_network_error", "Network error"),
-    }
-)
+FTPS_CODES = ResultCodes.table("ftps")
 
 
-def _command(name: str, timeout: float = SETTING_TIMEOUT) -> Exchange:
+def _command(name: str, timeout: float = common.SETTING_TIMEOUT) -> Exchange:
     return Exchange(at.execute(name), info=(name,), timeout=timeout, name=f"AT{name}")
 
 
-class FtpsFiles(RemoteFiles):
+class FtpsFiles(common.RemoteFiles):
     """Chapter 8's commands inside one logged-in session."""
 
     prefix = "+CFTPS"
@@ -70,20 +48,20 @@ class FtpsFiles(RemoteFiles):
         login = Exchange(
             at.write(
                 "+CFTPSLOGIN",
-                text(account.server, "server"),
-                port(account.port),
-                text(account.user, "user"),
-                text(password, "password", allow_empty=True),
+                common.text(account.server, "server"),
+                common.port(account.port),
+                common.text(account.user, "user"),
+                common.text(password, "password", allow_empty=True),
             ),
             info=("+CFTPSLOGIN",),
-            timeout=OPERATION_SILENCE,
+            timeout=common.OPERATION_SILENCE,
             name="AT+CFTPSLOGIN",  # what logs and errors show: never the password
         )
         kind = param(lambda: at.token("I" if account.binary else "A", field="type"))
         kind_exchange = Exchange(
             at.write("+CFTPSTYPE", kind),
             info=("+CFTPSTYPE",),
-            timeout=SETTING_TIMEOUT,
+            timeout=common.SETTING_TIMEOUT,
             name="AT+CFTPSTYPE",
         )
         # a stack still held (a request that could not stop it) is stopped, then retried
@@ -120,7 +98,7 @@ class FtpsFiles(RemoteFiles):
                 raise
             self.at_once("+CFTPSDEL", path)
 
-    def put(self, path: at.Param, source: PutSource) -> None:
+    def put(self, path: at.Param, source: common.PutSource) -> None:
         first = True
         with source.chunks() as chunks:
             for chunk in chunks:
@@ -131,7 +109,7 @@ class FtpsFiles(RemoteFiles):
                     exchange = Exchange(
                         at.write("+CFTPSPUT", *params),
                         info=("+CFTPSPUT",),
-                        timeout=OPERATION_SILENCE,
+                        timeout=common.OPERATION_SILENCE,
                         send_on=">",
                         payload=[piece],
                         name="AT+CFTPSPUT",
@@ -151,7 +129,7 @@ class FtpsFiles(RemoteFiles):
         exchange = Exchange(
             at.execute("+CFTPSPUT"),
             info=("+CFTPSPUT",),
-            timeout=OPERATION_SILENCE,
+            timeout=common.OPERATION_SILENCE,
             follow=follow,
             name="AT+CFTPSPUT",
         )
@@ -167,4 +145,4 @@ def _defaults(settings: Settings) -> FtpSettings:
     return settings.ftps
 
 
-register_actions("ftps", FtpsFiles, _defaults)
+common.register_actions("ftps", FtpsFiles, _defaults)

@@ -31,20 +31,7 @@ from bridge.services.https import https_exchange
 
 REQUEST_LINE = "+CHTTPACT: REQUEST"
 
-# <err> of seed table 6.2 -> (code, message); the texts are what AT+CMEE=2 shows.
-RESULTS = ResultCodes(
-    {
-        220: ("http_unknown_error", "Unknown error for HTTP"),
-        221: ("http_busy", "HTTP task is busy"),
-        222: ("http_resolve_failed", "Failed to resolve server address"),
-        223: ("http_timeout", "HTTP timeout"),
-        224: ("http_transfer_failed", "Failed to transfer data"),
-        225: ("http_memory_error", "Memory error"),
-        226: ("http_invalid_parameter", "Invalid parameter"),
-        227: ("http_network_error", "Network error"),
-    },
-    unknown="http_unknown_error",
-)
+RESULTS = ResultCodes.table("http")
 
 
 @action("http", "request", HttpRequestRequest)

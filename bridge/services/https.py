@@ -46,19 +46,7 @@ COMMIT_EVERY = 8192  # the module's send buffer is small (the application note w
 COMMAND_TIMEOUT = 10.0  # START, CLSE, STOP and the commit's OK answer at once
 CONNECT_FAILED = "https_connect_failed"
 
-RESULTS = ResultCodes(
-    {
-        1: ("https_unknown_error", "unknown error"),
-        2: ("https_busy", "the HTTPS stack is busy"),
-        3: ("https_server_closed", "the server closed the connection"),
-        4: ("https_timeout", "timed out"),
-        5: ("https_transfer_failed", "the transfer failed"),
-        6: ("https_memory_error", "memory error"),
-        7: ("https_invalid_parameter", "invalid parameter"),
-        8: ("https_network_error", "network error"),
-    },
-    unknown="https_unknown_error",
-)
+RESULTS = ResultCodes.table("https")
 SERVER_CLOSED = "3"
 _NOTICES = frozenset({"+CHTTPSSEND", "+CHTTPSEND", "+CHTTPS", "+CHTTPSNOTIFY"})
 

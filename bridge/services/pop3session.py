@@ -40,22 +40,7 @@ RESULT_LINE_WAIT = 10.0  # the folder line follows `+POP3: SUCCESS` at once
 GET_WHOLE_MESSAGE = 2  # seed 4.6 <get_type> 2: the message as the server sent it (.eml)
 PREFIX = "+POP3:"
 
-RESULTS = ResultCodes(
-    {
-        "NETWORK ERROR": ("pop3_network_error", "network error talking to the POP3 server"),
-        "SERVER ERROR": ("pop3_server_error", "the POP3 server closed, refused or did not answer"),
-        "INVALID UN": ("pop3_invalid_user", "the POP3 server rejected the user name"),
-        "INVALID UN/PWD": (
-            "pop3_invalid_login",
-            "the POP3 server rejected the user name and password",
-        ),
-        "FILE SYSTEM ERROR": ("pop3_file_system_error", "the module could not store the mail"),
-        "FAILURE": ("pop3_failure", "the module could not complete the POP3 operation"),
-        # another POP3 operation is still running in the module
-        "ONGOING": ("pop3_failure", "the module is busy with another POP3 operation"),
-    },
-    unknown="pop3_failure",
-)
+RESULTS = ResultCodes.table("pop3")
 # a step fails on these even before an OK (abort matches)
 ABORT = tuple(f"{PREFIX} {word}" for word in RESULTS.codes)
 # `C:/Email/090901120000/, EMAIL000.TXT` (seed 4.6), spaces optional
@@ -200,9 +185,8 @@ class Pop3Session:
         """AT+POP3SRV without parameters clears the account: the module would otherwise
         keep the password and print it to anyone asking AT+POP3SRV? (best effort)."""
         with self.ctx.cleanup() as quiet:
-            quiet.run(
-                Exchange(at.execute("+POP3SRV"), timeout=CLEANUP_TIMEOUT, name="AT+POP3SRV")
-            )
+            quiet.run(Exchange(at.execute("+POP3SRV"), timeout=CLEANUP_TIMEOUT, name="AT+POP3SRV"))
+
 
 @contextmanager
 def pop3_session(ctx: ServiceContext, account: Pop3Account) -> Iterator[Pop3Session]:

@@ -52,21 +52,7 @@ SETTING_TIMEOUT = 10.0  # an AT+SMTP* setting answers at once
 SEND_ANSWER = 60.0  # AT+SMTPSEND answers after the module has connected and been greeted
 AFTER_STOP = 10.0  # how long the module may take to report the end after AT+SMTPSTOP
 
-# The module's words (ERRATA "Result codes") and the stable codes of API.md.
-RESULTS = ResultCodes(
-    {
-        "PARAM ERROR": ("smtp_param_error", "the module is missing a mandatory SMTP setting"),
-        "NETWORK ERROR": ("smtp_network_error", "the module could not reach the SMTP server"),
-        "SERVER ERROR": (
-            "smtp_server_error",
-            "the SMTP server closed the session, refused, or did not answer in time",
-        ),
-        "AUTH REQUIRED": ("smtp_auth_required", "the SMTP server requires authentication"),
-        "AUTH ERROR": ("smtp_auth_error", "the SMTP server rejected the user name or password"),
-        "ONGOING": ("smtp_busy", "the module is already sending an e-mail"),
-        "USER CANCEL": (CANCELLED, "the send was stopped"),
-    }
-)
+RESULTS = ResultCodes.table("smtp")
 
 
 # -- the send in progress, for smtp/stop -------------------------------------------------
