@@ -159,3 +159,24 @@ def test_shutdown_answers_the_waiting_https_request_and_releases_the_stack(
     bench.bridge()
     bench.ask("http/request", {"url": f"{base}/status/200"}, "next")
     assert bench.answer("http/request", "next", timeout=30)["data"]["status"] == 200
+
+
+def test_shutdown_answers_the_waiting_http_request(
+    bench: Bench, http_server: HttpTestServer
+) -> None:
+    """AT+CHTTPACT has no stop command: the answer is in time, and the module is free
+    again once its own transfer ends (it answers http_busy until then)."""
+    bridge = bench.bridge()
+    base = f"http://{WEB_HOST}:{http_server.port}"
+    bench.ask("http/request", {"url": f"{base}/slow/3", "timeout": 60}, "slow")
+    http_server.requests.wait_for(1)  # the request reached the server: the answer is awaited
+    _shutdown_answers_in_time(bench, bridge, "http/request", "slow")
+    bench.bridge()
+    deadline = time.monotonic() + 15
+    for attempt in range(1000):
+        bench.ask("http/request", {"url": f"{base}/status/200"}, f"next{attempt}")
+        reply = bench.answer("http/request", f"next{attempt}", timeout=30)
+        if reply["status"] == "ok" or time.monotonic() > deadline:
+            break
+        assert reply["error"]["code"] == "http_busy", reply
+    assert reply["status"] == "ok", reply
