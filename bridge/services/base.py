@@ -25,7 +25,7 @@ from bridge.at import Urc
 from bridge.config import ModemSettings, Settings
 from bridge.files import FilesArea
 from bridge.modem import Exchange, ModemError, Reply
-from bridge.modem.engine import UrcWaiter
+from bridge.modem.engine import UrcWaiter as UrcWaiter  # re-exported: services type with it
 from bridge.modem.errors import TIMEOUT as MODEM_TIMEOUT
 from bridge.modem.initialise import Identity
 from bridge.modem.modem import StateChange

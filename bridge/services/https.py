@@ -24,10 +24,9 @@ from contextlib import ExitStack
 
 from bridge.at import DataBlock, Urc
 from bridge.at import commands as at
-from bridge.modem.engine import UrcWaiter
 from bridge.modem.exchange import Exchange, Reply, Verdict
 from bridge.modem.script import Step, run_script
-from bridge.services.base import ServiceContext
+from bridge.services.base import ServiceContext, UrcWaiter
 from bridge.services.errors import (
     TIMEOUT,
     ResultCodes,

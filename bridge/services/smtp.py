@@ -18,9 +18,8 @@ from bridge.at import Urc
 from bridge.at import commands as at
 from bridge.at.datamode import text_body
 from bridge.modem import Exchange
-from bridge.modem.engine import UrcWaiter
 from bridge.modem.script import Step, run_script
-from bridge.services.base import ServiceContext, action
+from bridge.services.base import ServiceContext, UrcWaiter, action
 from bridge.services.efs import ModulePath, change_dir, delete, make_dir, upload
 from bridge.services.errors import (
     CANCELLED,
