@@ -18,6 +18,7 @@ from bridge.services.ftp_models import FtpGetRequest, FtpPathRequest
 from bridge.services.http_models import HttpRequestRequest
 from bridge.services.pop3 import Pop3ListRequest
 from bridge.services.smtp_models import SmtpSendRequest
+from tests.at.test_seed_examples import LIST_193
 from tests.services.transcript import Transcript, Turn, block, command, play, settings, wire
 
 OK = wire("OK")
@@ -185,6 +186,43 @@ def test_ftp_error_number_is_the_stable_code(tmp_path: Path) -> None:
         error = _fails(transcript, "ftp/mkdir", FtpPathRequest.model_validate(request))
         assert (error.code, error.detail) == ("ftp_login_failed", {"module_code": 208})
         assert error.message == "Failed to login (208)"
+
+
+# -- chapter 8: FTPS ------------------------------------------------------------------------
+
+FTPS_ACCOUNT = {"server": "www.myftpsserver.com", "port": 990, "user": "myname"}
+FTPS_LOGIN = command('AT+CFTPSLOGIN="www.myftpsserver.com",990,"myname","mypassword"')
+FTPS_CLOSE: list[Turn] = [(command("AT+CFTPSLOGOUT"), OK), (command("AT+CFTPSSTOP"), OK)]
+
+
+def test_ftps_list_in_a_session_that_always_ends(tmp_path: Path) -> None:
+    turns = [
+        (command("AT+CFTPSSTART"), OK),
+        (FTPS_LOGIN, OK),
+        (command("AT+CFTPSTYPE=I"), OK),
+        (
+            command('AT+CFTPSLIST="/testd"'),
+            OK + block("+CFTPSLIST", LIST_193) + wire("+CFTPSLIST: 0"),
+        ),
+        *FTPS_CLOSE,
+    ]
+    request = {**FTPS_ACCOUNT, "password": "mypassword", "path": "/testd"}
+    with _play(tmp_path, turns) as transcript:
+        result = _run(transcript, "ftps/list", FtpPathRequest.model_validate(request))
+        names = [entry["name"] for entry in result["entries"]]
+        assert names == ["19800106_000128.jpg"]  # not the folder's own . and ..
+
+
+def test_ftps_refused_login_still_stops_the_stack(tmp_path: Path) -> None:
+    turns = [
+        (command("AT+CFTPSSTART"), OK),
+        (FTPS_LOGIN, wire("+CFTPSLOGIN: 10", "ERROR")),
+        (command("AT+CFTPSSTOP"), OK),  # no logout: there was no login
+    ]
+    request = {**FTPS_ACCOUNT, "password": "mypassword", "path": "/testd"}
+    with _play(tmp_path, turns) as transcript:
+        error = _fails(transcript, "ftps/list", FtpPathRequest.model_validate(request))
+        assert (error.code, error.detail) == ("ftps_network_error", {"module_code": 10})
 
 
 # -- chapter 7: HTTPS -----------------------------------------------------------------------
