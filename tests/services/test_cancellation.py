@@ -3,6 +3,7 @@ answers it within 0.5 s, and leaves the module clean: the next request succeeds.
 
 from __future__ import annotations
 
+import socketserver
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from tests.fixtures.mqtt import MqttProbe, bridge_config
 BASE = "sim5360"
 SMTP_HOST = "smtp.example.com"
 WEB_HOST = "www.example.com"
+POP3_HOST = "pop3.example.com"
 ANSWER_WITHIN = 0.5
 
 
@@ -75,7 +77,8 @@ def bench(
     emulator_factory: Callable[..., Emulator],
     probe_factory: Callable[..., MqttProbe],
 ) -> Iterator[Bench]:
-    emulator = emulator_factory(hosts={SMTP_HOST: "127.0.0.1", WEB_HOST: "127.0.0.1"})
+    hosts = dict.fromkeys((SMTP_HOST, WEB_HOST, POP3_HOST), "127.0.0.1")
+    emulator = emulator_factory(hosts=hosts)
     made = Bench(tmp_path, broker, emulator, probe_factory(broker))
     yield made
     for bridge in list(made.running):
@@ -180,3 +183,58 @@ def test_shutdown_answers_the_waiting_http_request(
             break
         assert reply["error"]["code"] == "http_busy", reply
     assert reply["status"] == "ok", reply
+
+
+class _StallingPop3(socketserver.StreamRequestHandler):
+    """A POP3 server with one message whose RETR never answers until `released`."""
+
+    released: threading.Event
+
+    def handle(self) -> None:
+        self.wfile.write(b"+OK ready\r\n")
+        for raw in self.rfile:
+            verb, _, arg = raw.decode().strip().partition(" ")
+            verb = verb.upper()
+            if verb == "RETR":
+                self.released.wait(30)
+                body = b"Subject: held\r\n\r\nheld\r\n"
+                self.wfile.write(b"+OK\r\n" + body + b".\r\n")
+            elif verb == "LIST" and arg:
+                self.wfile.write(b"+OK 1 24\r\n")
+            elif verb == "LIST":
+                self.wfile.write(b"+OK\r\n1 24\r\n.\r\n")
+            elif verb == "STAT":
+                self.wfile.write(b"+OK 1 24\r\n")
+            else:
+                self.wfile.write(b"+OK\r\n")
+                if verb == "QUIT":
+                    return
+
+
+@pytest.fixture
+def stalling_pop3() -> Iterator[tuple[int, threading.Event]]:
+    released = threading.Event()
+    handler = type("Handler", (_StallingPop3,), {"released": released})
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler) as server:
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        yield server.server_address[1], released
+        released.set()
+        server.shutdown()
+
+
+def test_shutdown_answers_the_waiting_pop3_get_and_the_next_session_works(
+    bench: Bench, stalling_pop3: tuple[int, threading.Event]
+) -> None:
+    port, released = stalling_pop3
+    pop3 = f'server = "{POP3_HOST}"\nport = {port}\nuser = "u"\npassword = "p"'
+    bridge = bench.bridge(pop3=pop3)
+    bench.ask("pop3/get", {"id": 1}, "held")
+    bench.wait_for_command("AT+POP3GET")  # OK at once; the result is a URC still to come
+    _shutdown_answers_in_time(bench, bridge, "pop3/get", "held")
+    assert "AT+POP3STOP" in list(bench.emulator.command_log)
+    released.set()
+    bench.bridge(pop3=pop3)
+    bench.ask("pop3/list", {}, "next")
+    reply = bench.answer("pop3/list", "next", timeout=30)
+    assert reply["status"] == "ok" and reply["data"]["count"] == 1, reply
