@@ -3,12 +3,14 @@ cancellation within 0.1 s, and cleanup() runs past cancellation and the deadline
 
 from __future__ import annotations
 
+import ast
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+import bridge.services as package
 from bridge.at import commands as at
 from bridge.modem import Exchange
 from bridge.services.errors import ServiceError
@@ -62,3 +64,17 @@ def test_cleanup_runs_after_the_cancel_and_keeps_the_request_error(tmp_path: Pat
         with ctx.cleanup() as quiet:
             assert quiet.run(Exchange(at.execute("+POP3SRV"))).final.ok
         transcript.assert_played()
+
+
+def test_no_service_reaches_around_the_context() -> None:
+    """Services go through ServiceContext: none reads `ctx.modem` or the engine."""
+    offenders: list[str] = []
+    for path in sorted(Path(package.__path__[0]).glob("*.py")):
+        if path.name == "base.py":  # the context itself
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in ("modem", "engine"):
+                offenders.append(f"{path.name}:{node.lineno} .{node.attr}")
+            if isinstance(node, ast.ImportFrom) and node.module == "bridge.modem.engine":
+                offenders.append(f"{path.name}:{node.lineno} imports the engine")
+    assert offenders == []
