@@ -133,7 +133,7 @@ def field_path(model: type[BaseModel], loc: Sequence[int | str]) -> str:
 
 def _unwrapped(hint: Any) -> Any:
     if typing.get_origin(hint) is typing.Annotated:
-        return typing.get_args(hint)[0]
+        return _unwrapped(typing.get_args(hint)[0])
     members = _union_members(hint)
     real = [m for m in members if m is not type(None)]
     return _unwrapped(real[0]) if len(real) == 1 else hint
