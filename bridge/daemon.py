@@ -74,20 +74,7 @@ class Bridge:
             )
             for ms in settings.modems
         }
-        # POP3 polling: a pop3/check round every poll_interval, announcing new mail as events
-        self.pollers: list[PeriodicJob] = []
-        if polling_on(settings):
-            check = self.actions["pop3/check"]
-            self.pollers = [
-                PeriodicJob(
-                    worker,
-                    check,
-                    check.model(),
-                    settings.pop3.poll_interval,
-                    functools.partial(self._polled, modem_id),
-                )
-                for modem_id, worker in self.workers.items()
-            ]
+        self.pollers = self._pollers()
         # a request may carry a file inline: base64 of inline_limit bytes, plus its fields
         limit = settings.files.inline_limit * 4 // 3 + 64 * 1024
         self.router = Router(
@@ -105,6 +92,22 @@ class Bridge:
         if settings.homeassistant.discovery:
             self.discovery = Discovery(self.link, self.topics, settings, self.modems)
             self.commands = Commands(self.topics, settings, self.router)
+
+    def _pollers(self) -> list[PeriodicJob]:
+        """POP3 polling: a pop3/check round every poll_interval, announcing new mail."""
+        if not polling_on(self.settings):
+            return []
+        check = self.actions["pop3/check"]
+        return [
+            PeriodicJob(
+                worker,
+                check,
+                check.model(),
+                self.settings.pop3.poll_interval,
+                functools.partial(self._polled, modem_id),
+            )
+            for modem_id, worker in self.workers.items()
+        ]
 
     def _polled(self, modem_id: str, outcome: Outcome) -> None:
         if isinstance(outcome, ServiceError):

@@ -26,6 +26,8 @@ from bridge.daemon import Bridge
 from bridge.log import configure_logging
 
 if TYPE_CHECKING:
+    from bridge.testservers.ftp import FtpTestServer
+    from bridge.testservers.pop3 import Pop3TestServer
     from bridge.testservers.smtp import SmtpTestServer
 
 HOSTS = ("smtp.example.com", "pop3.example.com", "ftp.example.com", "www.example.com")
@@ -145,25 +147,17 @@ def main(args: argparse.Namespace) -> int:
     work = args.dir or Path(tempfile.mkdtemp(prefix="sim5360-demo-"))
     work.mkdir(parents=True, exist_ok=True)
     passwords = {name: secrets.token_urlsafe(9) for name in ("smtp", "pop3", "ftp", "ftps")}
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop = _stop_on_signals()
     with ExitStack() as stack:
         certs = make_certificates(work / "certs")
         mqtt_port = args.mqtt_port if _port_free(args.mqtt_port) else 0
         broker = stack.enter_context(Mosquitto(port=mqtt_port or None))
         smtp = stack.enter_context(SmtpTestServer(user=USER, password=passwords["smtp"]))
         pop3 = stack.enter_context(Pop3TestServer(password=passwords["pop3"]))
-        pop3.add_message(USER, _sample_mail("Hello from the demo", "It works.\n", None))
-        pop3.add_message(USER, _sample_mail("Readings", "Attached.\n", bytes(range(256)) * 8))
         ftp = stack.enter_context(
             FtpTestServer(work / "ftp-home", user=USER, password=passwords["ftp"])
         )
-        (ftp.home / "hello.txt").write_text("hello from the FTP server\n")
+        _sample_content(pop3, ftp, work)
         ftps = stack.enter_context(
             FtpTestServer(
                 work / "ftps-home", user=USER, password=passwords["ftps"], certificates=certs
@@ -179,23 +173,40 @@ def main(args: argparse.Namespace) -> int:
         settings = load_settings(
             _config(work, broker.port, emulator.link, ports, passwords), env={}
         )
-        (work / "files").mkdir(exist_ok=True)
-        (work / "files" / "hello.txt").write_text("an attachment from the demo\n")
         bridge = Bridge(settings)
         bridge.start()
         stack.callback(bridge.stop)
         ready = bridge.link.connected.wait(15) and bridge.modems["modem"].wait_online(15)
         _banner(broker.port, http.port, https.port, work, sorted(bridge.actions), ready)
         sys.stdout.flush()
-        watcher = threading.Thread(
-            target=_show_mail, args=(smtp, work / "smtp-received", stop), daemon=True
-        )
-        watcher.start()
+        received = work / "smtp-received"
+        threading.Thread(target=_show_mail, args=(smtp, received, stop), daemon=True).start()
         stop.wait(args.duration)
         stop.set()
     if args.dir is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event SIGINT and SIGTERM set: the demo then ends cleanly."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    return stop
+
+
+def _sample_content(pop3: Pop3TestServer, ftp: FtpTestServer, work: Path) -> None:
+    """Two mails to read, a file to fetch over FTP and one to attach."""
+    pop3.add_message(USER, _sample_mail("Hello from the demo", "It works.\n", None))
+    pop3.add_message(USER, _sample_mail("Readings", "Attached.\n", bytes(range(256)) * 8))
+    (ftp.home / "hello.txt").write_text("hello from the FTP server\n")
+    (work / "files").mkdir(exist_ok=True)
+    (work / "files" / "hello.txt").write_text("an attachment from the demo\n")
 
 
 def _show_mail(smtp: SmtpTestServer, folder: Path, stop: threading.Event) -> None:

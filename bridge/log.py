@@ -157,6 +157,32 @@ def _is_tty(stream: TextIO) -> bool:
     return bool(isatty and isatty())
 
 
+def _handler(
+    out: TextIO, as_json: bool, secrets: Iterable[str], shared: list[Processor]
+) -> logging.Handler:
+    """The one handler: `shared` processors, then redaction, then JSON or console text."""
+    renderer: Processor = (
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(
+            colors=_is_tty(out), exception_formatter=structlog.dev.plain_traceback
+        )
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            # Tracebacks become text before redaction, so a secret in an exception is caught.
+            structlog.processors.format_exc_info,
+            Redactor(secrets),
+            renderer,
+        ],
+    )
+    handler = _BridgeHandler(out)
+    handler.setFormatter(formatter)
+    return handler
+
+
 def configure_logging(
     level: str = "info",
     *,
@@ -181,25 +207,7 @@ def configure_logging(
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    renderer: Processor = (
-        structlog.processors.JSONRenderer()
-        if as_json
-        else structlog.dev.ConsoleRenderer(
-            colors=_is_tty(out), exception_formatter=structlog.dev.plain_traceback
-        )
-    )
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            # Tracebacks become text before redaction, so a secret in an exception is caught.
-            structlog.processors.format_exc_info,
-            Redactor(secrets),
-            renderer,
-        ],
-    )
-    handler = _BridgeHandler(out)
-    handler.setFormatter(formatter)
+    handler = _handler(out, as_json, secrets, shared)
 
     root = logging.getLogger()
     for previous in [h for h in root.handlers if isinstance(h, _BridgeHandler)]:

@@ -21,7 +21,7 @@ from bridge.config import ModemSettings, Settings
 from bridge.files import FilesArea
 from bridge.modem import Modem, ModemError
 from bridge.services.base import Action, ProgressFn, Request, ServiceContext
-from bridge.services.errors import CANCELLED, MODEM_ERROR, ServiceError
+from bridge.services.errors import CANCELLED, MODEM_ERROR, ServiceError, from_modem
 
 log = logging.getLogger("bridge.worker")
 
@@ -186,7 +186,7 @@ class ModemWorker:
         except ServiceError as exc:
             return exc
         except ModemError as exc:
-            return ServiceError(exc.code, exc.message, exc.detail)
+            return from_modem(exc)
         except Exception as exc:  # a bug must answer the request, not kill the worker
             log.exception("%s failed", job.action.key)
             return ServiceError(MODEM_ERROR, f"internal error: {type(exc).__name__}")

@@ -155,22 +155,12 @@ class Receiver:
         """Take the next bytes read from the port; return the events they complete."""
         # One tight loop: a 1.8 MB/s link must never be limited by parsing, and a
         # 64 MiB download is 65536 blocks (see bench/parser.py).
-        if type(data) is not bytes:
-            data = bytes(data)  # a memoryview's `in` compares ints, not bytes
+        buf = self._joined(data)
+        if buf is None:
+            return self._overflow_check()
         rest = self._rest
-        if rest:
-            if not self._block_left and self._prompt is None and b"\n" not in data:
-                rest += data  # still inside one line: no rescans, no copies of the rest
-                return self._overflow_check()
-            rest += data
-            buf = bytes(rest)
-            rest.clear()
-        else:
-            buf = data
         events: list[Event] = []
         append = events.append
-        header = _DATA_HEADER.fullmatch
-        seen_headers = self._seen_headers
         left = self._block_left
         name = self._block_name
         parts = self._block_parts
@@ -203,23 +193,9 @@ class Receiver:
             elif nl - pos > self._max_line:
                 append(ProtocolError(f"line longer than {self._max_line} bytes", nl - pos))
             elif buf[pos] == 0x2B:  # "+": try the DATA header fast path first
-                raw = buf[pos:nl]
-                known = seen_headers.get(raw)
-                if known is not None:
-                    self._echo = None
-                    name, left = known
-                else:
-                    m = header(raw)
-                    if m is None:
-                        self._line(raw.strip(), events)
-                    else:
-                        bname, digits = m.groups()
-                        length = int(digits)
-                        opened = self._data_header(bname, length, nl - pos, events)
-                        if opened is not None:
-                            name, left = opened, length
-                            if len(seen_headers) < 64:
-                                seen_headers[raw] = (opened, length)
+                opened = self._plus_line(buf[pos:nl], events)
+                if opened is not None:
+                    name, left = opened
             else:
                 line = buf[pos:nl].strip()
                 if line:
@@ -230,6 +206,42 @@ class Receiver:
         if pos < end:
             rest += buf[pos:]
         return events
+
+    def _joined(self, data: bytes) -> bytes | None:
+        """`data` after what is left of the last read; None while that is still one
+        unfinished line (kept, with no rescans and no copies of the rest)."""
+        if type(data) is not bytes:
+            data = bytes(data)  # a memoryview's `in` compares ints, not bytes
+        rest = self._rest
+        if not rest:
+            return data
+        if not self._block_left and self._prompt is None and b"\n" not in data:
+            rest += data
+            return None
+        rest += data
+        buf = bytes(rest)
+        rest.clear()
+        return buf
+
+    def _plus_line(self, raw: bytes, events: list[Event]) -> tuple[str, int] | None:
+        """A line starting with `+`: (block name, length) when it opens a DATA block,
+        else it is handled as a line. Known headers skip the regular expression."""
+        known = self._seen_headers.get(raw)
+        if known is not None:
+            self._echo = None
+            return known
+        m = _DATA_HEADER.fullmatch(raw)
+        if m is None:
+            self._line(raw.strip(), events)
+            return None
+        bname, digits = m.groups()
+        length = int(digits)
+        opened = self._data_header(bname, length, len(raw), events)
+        if opened is None:
+            return None
+        if len(self._seen_headers) < 64:
+            self._seen_headers[raw] = (opened, length)
+        return opened, length
 
     def _overflow_check(self) -> list[Event]:
         if self._skipping:

@@ -108,7 +108,6 @@ class Engine:
         self._last_byte = time.monotonic()
         self._stale = False  # a command timed out: its answer may still come
         self.expecting_reboot = False  # set around a deliberate reset
-        self.consecutive_timeouts = 0
         self.stale_results = 0  # late final results dropped (for tests and status)
         self.protocol_errors = 0
 
@@ -214,14 +213,12 @@ class Engine:
         except ModemError as exc:
             if exc.code == TIMEOUT:
                 self._stale = True
-                self.consecutive_timeouts += 1
             raise
         finally:
             with self._rx_lock:
                 self._pending = None
                 self._receiver.idle()
             self._count_leftovers(pending)
-        self.consecutive_timeouts = 0
         return reply
 
     def _await(self, pending: _Pending) -> Reply:

@@ -11,8 +11,9 @@ from datetime import datetime
 from bridge.at import commands as at
 from bridge.modem.errors import MODEM_ERROR, TIMEOUT, ModemError
 from bridge.modem.exchange import Exchange, Reply
+from bridge.modem.script import Run, Step, run_script
 
-Run = Callable[[Exchange], Reply]
+IDENTITY_COMMANDS = ("+CGSN", "+CGMM", "+CGMR")  # IMEI, model, revision
 
 
 @dataclass(frozen=True)
@@ -28,15 +29,6 @@ def wait_until_answering(probe: Callable[[float], bool], within: float) -> None:
     while not probe(1.0):
         if time.monotonic() > give_up:
             raise ModemError(TIMEOUT, f"the module did not answer AT within {within:g}s")
-
-
-def checked(run: Run, exchange: Exchange) -> Reply:
-    """Run and insist on OK."""
-    reply = run(exchange)
-    if not reply.final.ok:
-        said = reply.final.detail or reply.final.kind.value
-        raise ModemError(MODEM_ERROR, f"{exchange.label()} failed: {said}", {"module_error": said})
-    return reply
 
 
 def module_clock_text(now: datetime) -> str:
@@ -55,6 +47,36 @@ def clock_is_unset(reply: Reply) -> bool:
     return not digits.isdigit() or not 20 <= int(digits) < 80
 
 
+def setup_script(*, apn: str = "", catr: int | None = None) -> list[Step]:
+    """The settings every boot needs, in order (ERRATA "Boot, reset")."""
+    steps = [
+        Exchange(at.execute("E0"), timeout=2.0),
+        Exchange(at.write("+CMEE", at.integer(2, field="cmee", low=0, high=2))),
+        # registration changes as `+CREG: <stat>` URCs: the network_lost/network_back events
+        Exchange(at.write("+CREG", at.integer(1, field="creg", low=0, high=2))),
+    ]
+    if catr is not None:
+        steps.append(Exchange(at.write("+CATR", at.integer(catr, field="catr", low=0, high=6))))
+    if apn:
+        cid = at.integer(1, field="cid", low=1, high=16)
+        pdp = at.write("+CGSOCKCONT", cid, at.string("IP", field="pdp_type"), _apn(apn))
+        steps += [Exchange(pdp), Exchange(at.write("+CSOCKSETPN", cid))]
+    return [Step(exchange) for exchange in steps]
+
+
+IDENTITY_SCRIPT = [Step(Exchange(at.execute(name), info=None)) for name in IDENTITY_COMMANDS]
+
+
+def _apn(apn: str) -> at.Param:
+    return at.string(apn, field="apn", max_len=100)
+
+
+def _refused(step: Step, reply: Reply) -> ModemError:
+    said = reply.final.detail or reply.final.kind.value
+    label = step.exchange.label()
+    return ModemError(MODEM_ERROR, f"{label} failed: {said}", {"module_error": said})
+
+
 def initialise(
     run: Run,
     probe: Callable[[float], bool],
@@ -65,35 +87,16 @@ def initialise(
     now: Callable[[], datetime] = lambda: datetime.now().astimezone(),
 ) -> Identity:
     wait_until_answering(probe, boot_timeout)
-    checked(run, Exchange(at.execute("E0"), timeout=2.0))
-    checked(run, Exchange(at.write("+CMEE", at.integer(2, field="cmee", low=0, high=2))))
-    # registration changes as `+CREG: <stat>` URCs: the network_lost/network_back events
-    checked(run, Exchange(at.write("+CREG", at.integer(1, field="creg", low=0, high=2))))
-    if catr is not None:
-        checked(run, Exchange(at.write("+CATR", at.integer(catr, field="catr", low=0, high=6))))
-    if apn:
-        checked(
-            run,
-            Exchange(
-                at.write(
-                    "+CGSOCKCONT",
-                    at.integer(1, field="cid", low=1, high=16),
-                    at.string("IP", field="pdp_type"),
-                    at.string(apn, field="apn", max_len=100),
-                )
-            ),
-        )
-        checked(run, Exchange(at.write("+CSOCKSETPN", at.integer(1, field="cid", low=1, high=16))))
+    run_script(run, setup_script(apn=apn, catr=catr), _refused)
     if clock_is_unset(run(Exchange(at.read("+CCLK"), info=("+CCLK",)))):
         text = module_clock_text(now())
-        checked(run, Exchange(at.write("+CCLK", at.string(text, field="clock"))))
-    imei = checked(run, Exchange(at.execute("+CGSN"), info=None)).lines
-    model = checked(run, Exchange(at.execute("+CGMM"), info=None)).lines
-    revision = checked(run, Exchange(at.execute("+CGMR"), info=None)).lines
+        clock = Exchange(at.write("+CCLK", at.string(text, field="clock")))
+        run_script(run, [Step(clock)], _refused)
+    imei, model, revision = run_script(run, IDENTITY_SCRIPT, _refused)
     return Identity(
-        imei=_value(imei, "+CGSN:"),
-        model=_value(model, "+CGMM:"),
-        revision=_value(revision, "+CGMR:"),
+        imei=_value(imei.lines, "+CGSN:"),
+        model=_value(model.lines, "+CGMM:"),
+        revision=_value(revision.lines, "+CGMR:"),
     )
 
 

@@ -25,6 +25,7 @@ from bridge.at import Urc
 from bridge.at import commands as at
 from bridge.modem.engine import Engine, UrcListener, UrcWaiter
 from bridge.modem.errors import OFFLINE, TIMEOUT, ModemError
+from bridge.modem.events import EventType
 from bridge.modem.exchange import Exchange, Reply
 from bridge.modem.initialise import Identity, initialise
 from bridge.modem.transport import SerialTransport, TransportError
@@ -53,7 +54,6 @@ class ModemOptions:
     catr: int | None = None
     health_interval: float = 30.0  # an idle module gets an AT this often
     boot_timeout: float = 30.0  # how long after (re)open or reboot it may stay silent
-    timeouts_before_reopen: int = 3
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
     offline_after: float = 60.0  # recovering longer than this is reported offline
@@ -80,7 +80,6 @@ class Modem:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._need_init = True
-        self._reason = "starting"
         self._failing_since: float | None = time.monotonic()
         self._thread: threading.Thread | None = None
 
@@ -187,7 +186,6 @@ class Modem:
     # -- supervisor -------------------------------------------------------------------
 
     def _on_lost(self, reason: str) -> None:
-        self._reason = reason
         self._need_init = True
         self._trouble(f"port lost: {reason}")
         self._wake.set()
@@ -196,7 +194,7 @@ class Modem:
         self._need_init = True
         self._trouble("the module rebooted")
         self._wake.set()
-        self.emit_event("modem_rebooted")
+        self.emit_event(EventType.MODEM_REBOOTED)
 
     def _sleep(self, seconds: float) -> None:
         self._wake.wait(seconds)
@@ -276,7 +274,8 @@ class Modem:
             raise ModemError(TIMEOUT, "the module stopped answering")
 
     def _escalate(self, failures: int) -> None:
-        """First reopen the port, then reset the module, then just keep trying."""
+        """In rounds of three failures: first reopen the port, then reset the module,
+        then just keep trying."""
         if failures == 1 or failures % 3 == 1:
             self.engine.detach("reopening after failures")
         elif failures % 3 == 2 and self.engine.attached:

@@ -18,22 +18,24 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bridge.config import Settings
 from bridge.modem import Modem, ModemState
+from bridge.modem.events import EVENT_TYPES
 from bridge.modem.initialise import Identity
 from bridge.modem.modem import StateChange
 from bridge.mqtt.link import Inbound, MqttLink
-from bridge.mqtt.notify import NOTIFY_KEY, button_topic, notify_topic
+from bridge.mqtt.notify import BUTTONS, NOTIFY_KEY
 from bridge.mqtt.topics import Topics
 from bridge.statefile import read_json, write_json
 
 log = logging.getLogger("bridge.mqtt.discovery")
 
 STATE_FILE = "discovery.json"
-EVENT_TYPES = ("new_mail", "modem_rebooted", "network_lost", "network_back")
 # `recovering` counts as unavailable too: only a modem that is online can serve
 STATE_TEMPLATE = "{{ 'online' if value_json.state == 'online' else 'offline' }}"
 REPUBLISH_DELAY = (0.5, 3.0)  # seconds after Home Assistant's `online`
@@ -41,7 +43,7 @@ REPUBLISH_DELAY = (0.5, 3.0)  # seconds after Home Assistant's `online`
 
 def mail_topic(topics: Topics, modem: str) -> str:
     """Retained `{"count": N, "updated": TIME}` from POP3 polling (the mail count sensor)."""
-    return f"{topics.base}/{modem}/mail"
+    return topics.mail(modem)
 
 
 def unique_id(identity: Identity, key: str) -> str:
@@ -51,6 +53,125 @@ def unique_id(identity: Identity, key: str) -> str:
 def polling_on(settings: Settings) -> bool:
     """The daemon's condition for POP3 polling, and so for the mail count sensor."""
     return settings.pop3.poll_interval > 0 and bool(settings.pop3.server)
+
+
+TopicOf = Callable[[Topics, str], str]
+"""(topics, modem id) -> a topic of that modem."""
+
+
+def _always(settings: Settings) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One Home Assistant entity of a modem: a row of ENTITIES. `feed` says what fills it
+    (a topic the bridge publishes, the service action it runs or reads, or `event`);
+    `ha` holds the rest of its discovery config (device class, icon, template...)."""
+
+    component: str
+    key: str
+    name: str
+    feed: str
+    state: TopicOf | None = None
+    command: TopicOf | None = None
+    ha: dict[str, Any] = field(default_factory=dict)
+    when: Callable[[Settings], bool] = _always
+
+    def config(self, topics: Topics, modem_id: str) -> dict[str, Any]:
+        config: dict[str, Any] = {"name": self.name, **self.ha}
+        if self.state is not None:
+            config["state_topic"] = self.state(topics, modem_id)
+        if self.command is not None:
+            config["command_topic"] = self.command(topics, modem_id)
+            config["qos"] = 1
+        return config
+
+
+def _diagnostic(template: str, **ha: Any) -> dict[str, Any]:
+    return {**ha, "entity_category": "diagnostic", "value_template": template}
+
+
+def _notify_response(topics: Topics, modem: str) -> str:
+    return topics.response(modem, NOTIFY_KEY)
+
+
+def _button_topic(key: str) -> TopicOf:
+    return lambda topics, modem: topics.button(modem, key)
+
+
+ENTITIES: tuple[Entity, ...] = (
+    Entity(
+        "binary_sensor",
+        "online",
+        "Connectivity",
+        "state",
+        Topics.state,
+        # recovering and offline are both "not connected"
+        ha=_diagnostic(
+            "{{ 'ON' if value_json.state == 'online' else 'OFF' }}", device_class="connectivity"
+        ),
+    ),
+    Entity(
+        "sensor",
+        "signal",
+        "Signal strength",
+        "modem/status",
+        Topics.status,
+        ha=_diagnostic(
+            "{{ value_json.signal_dbm }}",
+            device_class="signal_strength",
+            unit_of_measurement="dBm",
+            state_class="measurement",
+        ),
+    ),
+    Entity(
+        "sensor",
+        "registration",
+        "Network registration",
+        "modem/status",
+        Topics.status,
+        ha=_diagnostic("{{ value_json.registration }}", icon="mdi:radio-tower"),
+    ),
+    Entity(
+        "sensor",
+        "operator",
+        "Operator",
+        "modem/status",
+        Topics.status,
+        ha=_diagnostic("{{ value_json.operator }}", icon="mdi:sim"),
+    ),
+    Entity(
+        "sensor",
+        "last_email",
+        "Last e-mail",
+        NOTIFY_KEY,
+        _notify_response,
+        ha={
+            "icon": "mdi:email-check",
+            "value_template": "{{ 'ok' if value_json.status == 'ok' else value_json.error.code }}",
+        },
+    ),
+    Entity("notify", "email", "E-mail", NOTIFY_KEY, command=Topics.notify),
+    *(
+        Entity("button", b.key, b.name, b.action, command=_button_topic(b.key), ha=b.ha)
+        for b in BUTTONS.values()
+    ),
+    Entity("event", "event", "Events", "event", Topics.event, ha={"event_types": EVENT_TYPES}),
+    Entity(
+        "sensor",
+        "mail_count",
+        "Messages on server",
+        "pop3/check",
+        Topics.mail,
+        ha={
+            "icon": "mdi:email-multiple",
+            "state_class": "measurement",
+            "value_template": "{{ value_json.count }}",
+        },
+        when=polling_on,
+    ),
+)
 
 
 def entity_configs(
@@ -74,126 +195,13 @@ def entity_configs(
         }
         for topic in (topics.bridge_state, topics.state(modem_id))
     ]
-    status = topics.status(modem_id)
-    entities: list[tuple[str, str, dict[str, Any]]] = [
-        (
-            "binary_sensor",
-            "online",
-            {
-                "name": "Connectivity",
-                "device_class": "connectivity",
-                "entity_category": "diagnostic",
-                "state_topic": topics.state(modem_id),
-                # recovering and offline are both "not connected"
-                "value_template": "{{ 'ON' if value_json.state == 'online' else 'OFF' }}",
-            },
-        ),
-        (
-            "sensor",
-            "signal",
-            {
-                "name": "Signal strength",
-                "device_class": "signal_strength",
-                "unit_of_measurement": "dBm",
-                "state_class": "measurement",
-                "entity_category": "diagnostic",
-                "state_topic": status,
-                "value_template": "{{ value_json.signal_dbm }}",
-            },
-        ),
-        (
-            "sensor",
-            "registration",
-            {
-                "name": "Network registration",
-                "icon": "mdi:radio-tower",
-                "entity_category": "diagnostic",
-                "state_topic": status,
-                "value_template": "{{ value_json.registration }}",
-            },
-        ),
-        (
-            "sensor",
-            "operator",
-            {
-                "name": "Operator",
-                "icon": "mdi:sim",
-                "entity_category": "diagnostic",
-                "state_topic": status,
-                "value_template": "{{ value_json.operator }}",
-            },
-        ),
-        (
-            "sensor",
-            "last_email",
-            {
-                "name": "Last e-mail",
-                "icon": "mdi:email-check",
-                "state_topic": topics.response(modem_id, NOTIFY_KEY),
-                "value_template": (
-                    "{{ 'ok' if value_json.status == 'ok' else value_json.error.code }}"
-                ),
-            },
-        ),
-        (
-            "notify",
-            "email",
-            {
-                "name": "E-mail",
-                "command_topic": notify_topic(topics, modem_id),
-                "qos": 1,
-            },
-        ),
-        (
-            "button",
-            "check_mail",
-            {
-                "name": "Check mail",
-                "icon": "mdi:email-sync",
-                "command_topic": button_topic(topics, modem_id, "check_mail"),
-                "qos": 1,
-            },
-        ),
-        (
-            "button",
-            "restart",
-            {
-                "name": "Restart modem",
-                "device_class": "restart",
-                "entity_category": "config",
-                "command_topic": button_topic(topics, modem_id, "restart"),
-                "qos": 1,
-            },
-        ),
-        (
-            "event",
-            "event",
-            {
-                "name": "Events",
-                "state_topic": topics.event(modem_id),
-                "event_types": list(EVENT_TYPES),
-            },
-        ),
-    ]
-    if polling_on(settings):
-        entities.append(
-            (
-                "sensor",
-                "mail_count",
-                {
-                    "name": "Messages on server",
-                    "icon": "mdi:email-multiple",
-                    "state_class": "measurement",
-                    "state_topic": mail_topic(topics, modem_id),
-                    "value_template": "{{ value_json.count }}",
-                },
-            )
-        )
     configs: dict[str, dict[str, Any]] = {}
-    for component, key, fields in entities:
-        uid = unique_id(identity, key)
-        configs[f"{prefix}/{component}/{uid}/config"] = {
-            **fields,
+    for entity in ENTITIES:
+        if not entity.when(settings):
+            continue
+        uid = unique_id(identity, entity.key)
+        configs[Topics.discovery_config(prefix, entity.component, uid)] = {
+            **entity.config(topics, modem_id),
             "unique_id": uid,
             "device": device,
             "availability": availability,
@@ -247,7 +255,7 @@ class Discovery:
 
     @property
     def status_topic(self) -> str:
-        return f"{self.prefix}/status"
+        return Topics.discovery_status(self.prefix)
 
     def subscriptions(self) -> list[tuple[str, int]]:
         return [(self.status_topic, 1)]

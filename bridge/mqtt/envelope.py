@@ -13,7 +13,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from bridge.services.base import Request
-from bridge.services.errors import INVALID_JSON, INVALID_REQUEST, TOO_LARGE, ServiceError
+from bridge.services.errors import (
+    INVALID_JSON,
+    TOO_LARGE,
+    ServiceError,
+    from_validation,
+    invalid,
+)
 
 Transaction = str | int | float | None
 
@@ -51,15 +57,7 @@ def parse_body(
     if transaction is not None and (
         isinstance(transaction, bool) or not isinstance(transaction, str | int | float)
     ):
-        return (
-            None,
-            None,
-            ServiceError(
-                INVALID_REQUEST,
-                "transaction must be a string or a number",
-                {"errors": [{"field": "transaction", "reason": "must be a string or a number"}]},
-            ),
-        )
+        return None, None, invalid("transaction", "must be a string or a number")
     return Parsed(body, transaction), transaction, None
 
 
@@ -68,13 +66,7 @@ def validate(model: type[Request], body: dict[str, Any]) -> Request:
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(p) for p in err["loc"]) or "(request)", "reason": err["msg"]}
-            for err in exc.errors(include_input=False, include_url=False)
-        ]
-        raise ServiceError(
-            INVALID_REQUEST, f"invalid request: {len(errors)} problem(s)", {"errors": errors}
-        ) from None
+        raise from_validation(exc, model) from None
 
 
 def response(

@@ -11,12 +11,13 @@ from typing import Any
 from bridge.at import Urc
 from bridge.log import redact
 from bridge.modem import Modem, ModemState
+from bridge.modem.events import EventType
 from bridge.modem.modem import StateChange
 from bridge.mqtt.link import MqttLink
 from bridge.mqtt.topics import Topics
 from bridge.services.base import Action
 from bridge.services.errors import ServiceError
-from bridge.services.info import StatusRequest
+from bridge.services.info import REGISTERED, StatusRequest, creg_urc_registered
 from bridge.worker import ModemWorker, Outcome, PeriodicJob
 
 log = logging.getLogger("bridge.mqtt")
@@ -103,10 +104,9 @@ class ModemFace:
 
     def _registration(self, urc: Urc) -> None:
         """`+CREG: <stat>` (AT+CREG=1): losing and regaining the network are events."""
-        stat = urc.value.split(",")[-1].strip()
-        registered = stat in ("1", "5")
+        registered = creg_urc_registered(urc.value)
         if self._registered is not None and registered != self._registered:
-            self.publish_event("network_back" if registered else "network_lost")
+            self.publish_event(EventType.NETWORK_BACK if registered else EventType.NETWORK_LOST)
         self._registered = registered
 
     # -- status ---------------------------------------------------------------------
@@ -116,7 +116,7 @@ class ModemFace:
             log.info("modem %s: status refresh failed: %s", self.modem.id, outcome.message)
             return
         self._last_status = outcome
-        self._registered = outcome.get("registration") in ("home", "roaming")
+        self._registered = outcome.get("registration") in REGISTERED
         self._publish(self.topics.status(self.modem.id), outcome, retain=True)
 
     def _publish(self, topic: str, payload: dict[str, Any], retain: bool = False) -> None:

@@ -9,35 +9,45 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.config import Settings
 from bridge.mqtt.link import Inbound
 from bridge.mqtt.router import ReplyTarget, Router
 from bridge.mqtt.topics import Topics
-from bridge.services.errors import INVALID_REQUEST, ServiceError
+from bridge.services.errors import ServiceError, invalid, invalid_fields
 
 log = logging.getLogger("bridge.mqtt")
 
 NOTIFY_KEY = "smtp/send"
-# button -> the action its press runs (with an empty request)
-BUTTONS = {"check_mail": "pop3/check", "restart": "modem/restart"}
+
+
+@dataclass(frozen=True)
+class Button:
+    """A Home Assistant button: its press runs `action` with an empty request. Declared
+    once; discovery makes its entity from the same row."""
+
+    key: str
+    name: str
+    action: str
+    ha: dict[str, Any] = field(default_factory=dict)  # icon, device_class, entity_category
+
+
+BUTTONS = {
+    button.key: button
+    for button in (
+        Button("check_mail", "Check mail", "pop3/check", {"icon": "mdi:email-sync"}),
+        Button(
+            "restart",
+            "Restart modem",
+            "modem/restart",
+            {"device_class": "restart", "entity_category": "config"},
+        ),
+    )
+}
 # what a JSON-object message may set; `transaction` is the envelope's, for automations
 NOTIFY_FIELDS = frozenset({"subject", "body", "to", "transaction"})
-
-
-def notify_topic(topics: Topics, modem: str) -> str:
-    return f"{topics.base}/{modem}/notify"
-
-
-def button_topic(topics: Topics, modem: str, button: str) -> str:
-    return f"{topics.base}/{modem}/button/{button}"
-
-
-def _invalid(field: str, reason: str) -> ServiceError:
-    return ServiceError(
-        INVALID_REQUEST, f"{field}: {reason}", {"errors": [{"field": field, "reason": reason}]}
-    )
 
 
 def _json_object(text: str) -> dict[str, Any] | None:
@@ -60,18 +70,14 @@ def notify_request(payload: bytes, subject: str) -> dict[str, Any]:
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
-        raise _invalid("message", "is not UTF-8") from None
+        raise invalid("message", "is not UTF-8") from None
     fields = _json_object(text)
     if fields is None:
         return {"subject": subject, "body": text}
     unknown = sorted(set(fields) - NOTIFY_FIELDS)
     if unknown:
         reason = "not a notify field (subject, body, to)"
-        raise ServiceError(
-            INVALID_REQUEST,
-            f"invalid notify message: {', '.join(unknown)}",
-            {"errors": [{"field": name, "reason": reason} for name in unknown]},
-        )
+        raise invalid_fields([(name, reason) for name in unknown])
     request: dict[str, Any] = {"subject": subject, "body": "", **fields}
     if isinstance(request.get("to"), str):
         request["to"] = [request["to"]]  # one address is the common case
@@ -87,9 +93,9 @@ class Commands:
         self.router = router
         self._targets: dict[str, tuple[str, str]] = {}  # topic -> (modem, command)
         for ms in settings.modems:
-            self._targets[notify_topic(topics, ms.id)] = (ms.id, "notify")
+            self._targets[topics.notify(ms.id)] = (ms.id, "notify")
             for button in BUTTONS:
-                self._targets[button_topic(topics, ms.id, button)] = (ms.id, button)
+                self._targets[topics.button(ms.id, button)] = (ms.id, button)
 
     def subscriptions(self) -> list[tuple[str, int]]:
         return [(topic, 1) for topic in self._targets]
@@ -102,7 +108,7 @@ class Commands:
         modem, command = target
         if command != "notify":
             log.info("modem %s: button %s pressed", modem, command)
-            self._request(modem, BUTTONS[command], {}, message)
+            self._request(modem, BUTTONS[command].action, {}, message)
             return
         try:
             body = notify_request(message.payload, self.settings.smtp.notify_subject)
@@ -122,7 +128,7 @@ class Commands:
     def _request(self, modem: str, key: str, body: dict[str, Any], message: Inbound) -> None:
         # an MQTT 5 Response Topic on the command is honoured like on a request
         request = Inbound(
-            topic=f"{self.topics.base}/{modem}/request/{key}",
+            topic=self.topics.request(modem, key),
             payload=json.dumps(body).encode(),
             response_topic=message.response_topic,
             correlation_data=message.correlation_data,

@@ -29,6 +29,21 @@ class Topics:
     def event(self, modem: str) -> str:
         return f"{self.base}/{modem}/event"
 
+    def request(self, modem: str, key: str) -> str:
+        """Where a request for `<service>/<action>` of `modem` arrives."""
+        return f"{self.base}/{modem}/request/{key}"
+
+    def notify(self, modem: str) -> str:
+        """Home Assistant's e-mail notify entity: its message becomes an smtp/send."""
+        return f"{self.base}/{modem}/notify"
+
+    def button(self, modem: str, button: str) -> str:
+        return f"{self.base}/{modem}/button/{button}"
+
+    def mail(self, modem: str) -> str:
+        """Retained `{"count": N, "updated": TIME}` from POP3 polling."""
+        return f"{self.base}/{modem}/mail"
+
     def requests(self, modem: str) -> str:
         """The subscription filter for a modem's requests."""
         return f"{self.base}/{modem}/request/+/+"
@@ -47,6 +62,16 @@ class Topics:
     @property
     def shared_jobs(self) -> str:
         return f"$share/{self.base}/{self.jobs}"
+
+    @staticmethod
+    def discovery_config(prefix: str, component: str, unique_id: str) -> str:
+        """Home Assistant's retained config of one entity."""
+        return f"{prefix}/{component}/{unique_id}/config"
+
+    @staticmethod
+    def discovery_status(prefix: str) -> str:
+        """Where Home Assistant announces `online` after its start."""
+        return f"{prefix}/status"
 
     def parse_request(self, topic: str) -> tuple[str, str] | None:
         """`<base>/<owner>/request/<service>/<action>` -> (owner, "service/action")."""

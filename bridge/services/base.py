@@ -8,21 +8,38 @@ of this package so the router never changes when a service is added.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import logging
 import pkgutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from bridge.at import FinalResult
+from bridge.at import Urc
 from bridge.config import ModemSettings, Settings
 from bridge.files import FilesArea
-from bridge.modem import Exchange, Modem, ModemError, Reply
-from bridge.services.errors import CANCELLED, MODEM_ERROR, ServiceError
+from bridge.modem import Exchange, ModemError, Reply
+from bridge.modem.engine import UrcWaiter as UrcWaiter  # re-exported: services type with it
+from bridge.modem.errors import TIMEOUT as MODEM_TIMEOUT
+from bridge.modem.initialise import Identity
+from bridge.modem.modem import StateChange
+from bridge.services.errors import (
+    CANCELLED,
+    TIMEOUT,
+    ServiceError,
+    from_modem,
+    module_error,
+)
+
+log = logging.getLogger("bridge.services")
+
+WAKE_EVERY = 0.05  # a URC wait looks at cancellation this often (well within 0.1 s)
 
 
 class Request(BaseModel):
@@ -35,27 +52,70 @@ ProgressFn = Callable[[str, int | None, int | None], None]
 """progress(stage, bytes done or None, total or None)."""
 
 
+class ModemPort(Protocol):
+    """What of a Modem the context uses (a scripted fake in the transcript tests)."""
+
+    id: str
+    identity: Identity | None
+
+    @property
+    def state(self) -> StateChange: ...
+
+    def run(self, exchange: Exchange, wait_online: float = 0.0) -> Reply: ...
+
+    def urc_waiter(self, predicate: Callable[[Urc], bool]) -> AbstractContextManager[UrcWaiter]: ...
+
+    def emit_event(self, event_type: str, **fields: Any) -> None: ...
+
+    def restart(self, timeout: float) -> None: ...
+
+
 @dataclass
 class ServiceContext:
-    """Everything an action may use while it runs on its modem's worker."""
+    """Everything an action may use while it runs on its modem's worker, and the only
+    way it reaches the modem: `run`/`check` an exchange, `urc_waiter` + `wait_urc` for a
+    result that comes later, `cleanup()` for what must run after a cancellation."""
 
-    modem: Modem
+    modem: ModemPort  # for the context's own use: services go through the methods
     settings: Settings
     modem_settings: ModemSettings
     files: FilesArea
     progress: ProgressFn
     cancelled: threading.Event
     started: float  # time.monotonic() when the worker took the job
+    online_wait: float | None = None  # None: what is left of request_timeout
+
+    @property
+    def modem_id(self) -> str:
+        return self.modem.id
+
+    @property
+    def modem_key(self) -> int:
+        """Tells this modem from another of the same id (in another bridge)."""
+        return id(self.modem)
+
+    @property
+    def identity(self) -> Identity | None:
+        return self.modem.identity
+
+    @property
+    def state(self) -> StateChange:
+        return self.modem.state
+
+    def time_left(self) -> float:
+        """Seconds left of the request's request_timeout."""
+        elapsed = time.monotonic() - self.started
+        return max(0.0, self.modem_settings.request_timeout - elapsed)
 
     def run(self, exchange: Exchange) -> Reply:
         """One exchange, once the modem is online (waiting up to request_timeout)."""
         if self.cancelled.is_set():
             raise ServiceError(CANCELLED, "the request was cancelled")
-        left = self.modem_settings.request_timeout - (time.monotonic() - self.started)
+        wait = self.time_left() if self.online_wait is None else self.online_wait
         try:
-            return self.modem.run(exchange, wait_online=max(0.0, left))
+            return self.modem.run(exchange, wait_online=wait)
         except ModemError as exc:
-            raise ServiceError(exc.code, exc.message, exc.detail) from exc
+            raise from_modem(exc) from exc
 
     def check(self, exchange: Exchange) -> Reply:
         """Like `run`, but anything but OK is `modem_error` with what the module said."""
@@ -64,10 +124,59 @@ class ServiceContext:
             raise module_error(exchange, reply.final)
         return reply
 
+    def urc_waiter(self, predicate: Callable[[Urc], bool]) -> AbstractContextManager[UrcWaiter]:
+        """Collect matching URCs from now on (register before the command that causes
+        them, so a fast result is not missed); read them with `wait_urc`/`next_urc`."""
+        return self.modem.urc_waiter(predicate)
 
-def module_error(exchange: Exchange, final: FinalResult) -> ServiceError:
-    said = final.detail or final.kind.value
-    return ServiceError(MODEM_ERROR, f"{exchange.label()} failed: {said}", {"module_error": said})
+    def next_urc(self, waiter: UrcWaiter, timeout: float) -> Urc | None:
+        """The next collected URC within `timeout` (0: only what has arrived), None when
+        none came; ServiceError(cancelled) within WAKE_EVERY of a cancellation, and the
+        modem's error when the conversation ended (unplug, reboot, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.cancelled.is_set():
+                raise ServiceError(CANCELLED, "the request was cancelled")
+            left = deadline - time.monotonic()
+            try:
+                return waiter.wait(max(0.0, min(WAKE_EVERY, left)))
+            except ModemError as exc:
+                if exc.code != MODEM_TIMEOUT:
+                    raise from_modem(exc) from exc
+            if left <= WAKE_EVERY:
+                return None
+
+    def wait_urc(self, waiter: UrcWaiter, timeout: float) -> Urc:
+        """Like `next_urc`, but silence for `timeout` seconds is ServiceError(timeout)."""
+        urc = self.next_urc(waiter, timeout)
+        if urc is None:
+            raise ServiceError(TIMEOUT, f"no result from the module within {timeout:g}s")
+        return urc
+
+    @contextmanager
+    def cleanup(self) -> Iterator[ServiceContext]:
+        """A context for the clean end of an operation (logout, stop a stack, remove a
+        staged file): neither the request's cancellation nor its deadline stops it, it
+        does not wait for an offline modem, and a ServiceError inside is logged, not
+        raised, so the request's own outcome is what is reported."""
+        quiet = dataclasses.replace(
+            self, cancelled=threading.Event(), started=time.monotonic(), online_wait=0.0
+        )
+        try:
+            yield quiet
+        except ServiceError as exc:
+            log.warning("cleanup on modem %s failed: %s (%s)", self.modem_id, exc.code, exc.message)
+
+    def emit_event(self, event_type: str, **fields: Any) -> None:
+        """An event on `<base>/<modem>/event` (new_mail)."""
+        self.modem.emit_event(event_type, **fields)
+
+    def restart(self, timeout: float) -> None:
+        """Reset the module and wait until it is online again."""
+        try:
+            self.modem.restart(timeout)
+        except ModemError as exc:
+            raise from_modem(exc) from exc
 
 
 RequestT = TypeVar("RequestT", bound=Request)

@@ -6,12 +6,11 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from bridge.at import ParameterError
 from bridge.at import commands as at
 from bridge.log import redact
-from bridge.modem import Exchange, ModemError
+from bridge.modem import Exchange
 from bridge.services.base import Request, ServiceContext, action
-from bridge.services.errors import FORBIDDEN, INVALID_REQUEST, ServiceError
+from bridge.services.errors import FORBIDDEN, ServiceError, param
 
 
 class RawAtRequest(Request):
@@ -23,12 +22,7 @@ class RawAtRequest(Request):
 def modem_at(ctx: ServiceContext, request: RawAtRequest) -> dict[str, Any]:
     if not ctx.modem_settings.allow_raw_at:
         raise ServiceError(FORBIDDEN, "raw AT is off (allow_raw_at = false)")
-    try:
-        line = at.raw_command(request.command)
-    except ParameterError as exc:
-        raise ServiceError(
-            INVALID_REQUEST, str(exc), {"errors": [{"field": "command", "reason": exc.reason}]}
-        ) from exc
+    line = param(lambda: at.raw_command(request.command))
     reply = ctx.run(Exchange(line, info=None, timeout=request.timeout, name="raw AT"))
     final = reply.final
     result = final.kind.value + (f": {final.detail}" if final.detail else "")
@@ -43,8 +37,5 @@ class RestartRequest(Request):
 
 @action("modem", "restart", RestartRequest)
 def modem_restart(ctx: ServiceContext, request: RestartRequest) -> dict[str, Any]:
-    try:
-        ctx.modem.restart(request.timeout)
-    except ModemError as exc:
-        raise ServiceError(exc.code, exc.message, exc.detail) from exc
-    return {"state": ctx.modem.state.state.value}
+    ctx.restart(request.timeout)
+    return {"state": ctx.state.state.value}

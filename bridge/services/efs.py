@@ -18,11 +18,18 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from bridge.at import DataBlock, ParameterError
+from bridge.at import DataBlock
 from bridge.at import commands as at
 from bridge.modem import Exchange
-from bridge.services.base import Request, ServiceContext, action, module_error
-from bridge.services.errors import INVALID_REQUEST, MODEM_ERROR, TOO_LARGE, ServiceError
+from bridge.services.base import Request, ServiceContext, action
+from bridge.services.errors import (
+    MODEM_ERROR,
+    ServiceError,
+    invalid,
+    module_error,
+    param,
+    too_large,
+)
 from bridge.services.streams import (
     FileSink,
     InlineSink,
@@ -62,13 +69,6 @@ class ModulePath:
         return ModulePath(self.drive, self.parts[:-1])
 
 
-def invalid(field: str, reason: str) -> ServiceError:
-    """`invalid_request` in the envelope's shape (`detail.errors` with the field path)."""
-    return ServiceError(
-        INVALID_REQUEST, f"{field}: {reason}", {"errors": [{"field": field, "reason": reason}]}
-    )
-
-
 def check_name(name: str, field: str) -> str:
     """One file or folder name as the module takes it (SIM5320 manual, chapter 12)."""
     if not name or name in (".", ".."):
@@ -96,30 +96,20 @@ def module_path(value: str, field: str, *, folder: bool = False) -> ModulePath:
         raise invalid(field, "names a drive, not a file")
     path = ModulePath(text[0].upper(), parts)
     if len(path.text.encode("utf-8")) > PATH_MAX:
-        raise ServiceError(
-            TOO_LARGE,
-            f"{field}: longer than {PATH_MAX} bytes",
-            {"errors": [{"field": field, "reason": "too long"}], "limit": PATH_MAX},
-        )
+        raise too_large(field, f"longer than {PATH_MAX} bytes", PATH_MAX)
     return path
 
 
 def _fs_name(value: str, field: str) -> at.Param:
     """A name for the FS commands, which take it without quotes (`AT+FSCD=C:/Picture`);
     anything beyond plain characters goes in the `{non-ascii}`/quoted path form."""
-    try:
-        if BARE.fullmatch(value):
-            return at.token(value, field=field, allowed=BARE.pattern)
-        return at.path(value, field=field, max_len=PATH_MAX)
-    except ParameterError as exc:
-        raise invalid(field, str(exc)) from exc
+    if BARE.fullmatch(value):
+        return param(lambda: at.token(value, field=field, allowed=BARE.pattern))
+    return param(lambda: at.path(value, field=field, max_len=PATH_MAX))
 
 
 def _quoted_path(path: ModulePath, field: str) -> at.Param:
-    try:
-        return at.path(path.text, field=field, max_len=PATH_MAX)
-    except ParameterError as exc:
-        raise invalid(field, str(exc)) from exc
+    return param(lambda: at.path(path.text, field=field, max_len=PATH_MAX))
 
 
 # -- plain operations (smtp and pop3 use these) ------------------------------------------

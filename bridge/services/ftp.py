@@ -15,36 +15,19 @@ from bridge.at import commands as at
 from bridge.at.datamode import escaped_stream
 from bridge.config import FtpSettings, Settings
 from bridge.modem import Exchange
+from bridge.modem.script import Step, run_script
+from bridge.services.errors import ResultCodes
 from bridge.services.ftp_common import (
     OPERATION_SILENCE,
     SETTING_TIMEOUT,
     PutSource,
     RemoteFiles,
-    ResultCodes,
     port,
     register_actions,
     text,
 )
 
-# Seed table 5.15, in its order.
-FTP_CODES = ResultCodes(
-    {
-        201: ("ftp_unknown_error", "Unknown error for FTP"),
-        202: ("ftp_busy", "FTP task is busy"),
-        203: ("ftp_resolve_failed", "Failed to resolve server address"),
-        204: ("ftp_timeout", "FTP timeout"),
-        205: ("ftp_read_file_failed", "Failed to read file"),
-        206: ("ftp_write_file_failed", "Failed to write file"),
-        207: ("ftp_not_allowed", "Not allowed in current state"),
-        208: ("ftp_login_failed", "Failed to login"),
-        209: ("ftp_logout_failed", "Failed to logout"),
-        210: ("ftp_transfer_failed", "Failed to transfer data"),
-        211: ("ftp_rejected", "FTP command rejected by server"),
-        212: ("ftp_memory_error", "Memory error"),
-        213: ("ftp_invalid_parameter", "Invalid parameter"),
-        214: ("ftp_network_error", "Network error"),
-    }
-)
+FTP_CODES = ResultCodes.table("ftp")
 
 
 class FtpFiles(RemoteFiles):
@@ -66,16 +49,13 @@ class FtpFiles(RemoteFiles):
         ]
         # the name is what logs and errors show: never the parameters (the password)
         self._settings = [
-            (name, Exchange(at.write(name, value), timeout=SETTING_TIMEOUT, name=f"AT{name}"))
+            Step(Exchange(at.write(name, value), timeout=SETTING_TIMEOUT, name=f"AT{name}"))
             for name, value in settings
         ]
 
     @contextlib.contextmanager
     def session(self) -> Iterator[None]:
-        for name, exchange in self._settings:
-            reply = self.ctx.run(exchange)
-            if not reply.final.ok:
-                raise self.results.from_reply(exchange, reply, name)
+        run_script(self.ctx.run, self._settings, self.results.step_error)
         yield
 
     def put(self, path: at.Param, source: PutSource) -> None:

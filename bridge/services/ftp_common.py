@@ -15,22 +15,25 @@ import dataclasses
 import hashlib
 import io
 import logging
-import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from bridge.at import DataBlock, ParameterError
+from bridge.at import DataBlock
 from bridge.at import commands as at
 from bridge.config import FtpSettings, Settings
-from bridge.modem import Exchange, Reply
+from bridge.modem import Exchange
 from bridge.modem.exchange import Verdict
-from bridge.services.base import ServiceContext, action, module_error
-from bridge.services.efs import invalid
-from bridge.services.errors import MODEM_ERROR, TOO_LARGE, ServiceError
+from bridge.services.base import ServiceContext, action
+from bridge.services.errors import (
+    MODEM_ERROR,
+    TOO_LARGE,
+    ResultCodes,
+    ServiceError,
+    invalid,
+    param,
+)
 from bridge.services.ftp_listing import ListEntry, parse_listing
 from bridge.services.ftp_models import (
     PATH_MAX,
@@ -73,25 +76,6 @@ EFS_DIRS = {
 # -- parameters ---------------------------------------------------------------------------
 
 
-def parameter_error(exc: ParameterError) -> ServiceError:
-    """What the AT layer refused, as the response says it: too long is too_large."""
-    message = str(exc).split(": ", 1)[-1]
-    if exc.reason == "too_long":
-        return ServiceError(
-            TOO_LARGE,
-            f"{exc.field}: {message}",
-            {"errors": [{"field": exc.field, "reason": message}]},
-        )
-    return invalid(exc.field, message)
-
-
-def param(build: Callable[[], at.Param]) -> at.Param:
-    try:
-        return build()
-    except ParameterError as exc:
-        raise parameter_error(exc) from None
-
-
 def remote_path(value: str, field: str = "path") -> at.Param:
     """A server path: quoted, or the `{non-ascii}` hex form (seed 5.7)."""
     return param(lambda: at.path(value, field=field, max_len=PATH_MAX))
@@ -103,56 +87,6 @@ def text(value: str, field: str, *, allow_empty: bool = False) -> at.Param:
 
 def port(value: int) -> at.Param:
     return param(lambda: at.integer(value, field="port", low=1, high=65535))
-
-
-# -- result codes -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ResultCodes:
-    """A chapter's `<err>` numbers -> (stable code, message). `+CME ERROR: <n>` and
-    `+CME ERROR: <description>` map the same way."""
-
-    codes: dict[int, tuple[str, str]]
-
-    def failure(self, result: str, command: str) -> ServiceError:
-        """`result` is the module's `<err>` number, or the description a verbose
-        `+CME ERROR:` gives instead (AT+CMEE=2)."""
-        value = result.strip()
-        number = int(value) if value.isdigit() else self._number_of(value)
-        known = None if number is None else self.codes.get(number)
-        if number is None or known is None:
-            return ServiceError(
-                MODEM_ERROR,
-                f"{command} failed: {value}",
-                {"module_error": value, "module_code": value if number is None else number},
-            )
-        code, message = known
-        return ServiceError(code, f"{message} ({number})", {"module_code": number})
-
-    def _number_of(self, description: str) -> int | None:
-        wanted = description.lower()
-        return next((n for n, (_, text) in self.codes.items() if text.lower() == wanted), None)
-
-    def from_reply(self, exchange: Exchange, reply: Reply, name: str) -> ServiceError:
-        """A command that did not end in OK: its `<name>: <err>` line, else the CME
-        error's number or text, else the bare ERROR."""
-        result = _result_line(reply, name)
-        if result is not None and result != "0":
-            return self.failure(result, exchange.label())
-        detail = reply.final.detail
-        if detail:
-            return self.failure(detail, exchange.label())
-        return module_error(exchange, reply.final)
-
-    @property
-    def stable_codes(self) -> frozenset[str]:
-        return frozenset(code for code, _ in self.codes.values())
-
-
-def _result_line(reply: Reply, name: str) -> str | None:
-    value = reply.first(f"{name}:")
-    return None if value is None else value.strip()
 
 
 # -- what is sent: an upload's bytes ------------------------------------------------------
@@ -311,14 +245,9 @@ class RemoteFiles(ABC):
             at.write(name, path), info=(name,), timeout=OPERATION_SILENCE, name=f"AT{name}"
         )
         reply = self.ctx.run(exchange)
-        result = _result_line(reply, name)
+        result = reply.first(f"{name}:")
         if not reply.final.ok or (result is not None and result != "0"):
             raise self.results.from_reply(exchange, reply, name)
-
-    def quietly(self) -> ServiceContext:
-        """A context for the clean end of a session: it must run even when the request
-        was cancelled (shutdown) or has used up its time."""
-        return dataclasses.replace(self.ctx, cancelled=threading.Event(), started=time.monotonic())
 
 
 def _module_dir(folder: int) -> at.Param:
@@ -331,45 +260,60 @@ Remote = Callable[[ServiceContext, FtpAccount], RemoteFiles]
 Defaults = Callable[[Settings], FtpSettings]
 
 
-def register_actions(service: str, make: Remote, defaults: Defaults) -> None:
-    """ftp/* or ftps/*: the same actions over `make`'s session and commands."""
+class _Actions:
+    """The actions of one service (ftp or ftps) over its `make`'s session and commands."""
 
-    def remote_for(ctx: ServiceContext, request: FtpRequest) -> RemoteFiles:
-        remote = make(ctx, request.account(defaults(ctx.settings)))
+    def __init__(self, service: str, make: Remote, defaults: Defaults) -> None:
+        self.service = service
+        self.make = make
+        self.defaults = defaults
+
+    def remote_for(self, ctx: ServiceContext, request: FtpRequest) -> RemoteFiles:
+        remote = self.make(ctx, request.account(self.defaults(ctx.settings)))
         remote.prepare()
         return remote
 
-    def simple(operation: Callable[[RemoteFiles, at.Param], None]) -> Any:
+    def simple(self, operation: Callable[[RemoteFiles, at.Param], None]) -> Any:
         def run(ctx: ServiceContext, request: FtpPathRequest) -> dict[str, Any]:
             path = remote_path(request.path)
-            remote = remote_for(ctx, request)
+            remote = self.remote_for(ctx, request)
             with remote.session():
                 operation(remote, path)
             return {}
 
         return run
 
-    def list_(ctx: ServiceContext, request: FtpPathRequest) -> dict[str, Any]:
+    def module_file(self, operation: Callable[[RemoteFiles, at.Param, int], None]) -> Any:
+        def run(ctx: ServiceContext, request: FtpModemFileRequest) -> dict[str, Any]:
+            path = remote_path(request.path)
+            remote = self.remote_for(ctx, request)
+            with remote.session():
+                operation(remote, path, request.dir)
+            return _module_file(request)
+
+        return run
+
+    def list_(self, ctx: ServiceContext, request: FtpPathRequest) -> dict[str, Any]:
         path = remote_path(request.path)
-        remote = remote_for(ctx, request)
+        remote = self.remote_for(ctx, request)
         with remote.session():
             entries = remote.listing(path)
         return {"entries": [e.as_json() for e in entries]}
 
-    def get(ctx: ServiceContext, request: FtpGetRequest) -> dict[str, Any]:
+    def get(self, ctx: ServiceContext, request: FtpGetRequest) -> dict[str, Any]:
         path = remote_path(request.path)
         target = None if request.save_to is None else ctx.files.for_writing(request.save_to)
-        remote = remote_for(ctx, request)
+        remote = self.remote_for(ctx, request)
         if target is None:
             return _get_inline(ctx, remote, request.path, path)
         return _get_to_file(ctx, remote, path, target)
 
-    def put(ctx: ServiceContext, request: FtpPutRequest) -> dict[str, Any]:
+    def put(self, ctx: ServiceContext, request: FtpPutRequest) -> dict[str, Any]:
         path = remote_path(request.path)
         source = put_source(ctx, request)
-        remote = remote_for(ctx, request)
+        remote = self.remote_for(ctx, request)
         if source.total == 0 and not remote.empty_upload:
-            raise invalid("file", f"the module cannot upload an empty file over {service}")
+            raise invalid("file", f"the module cannot upload an empty file over {self.service}")
         ctx.progress(STAGE, 0, source.total)
         with remote.session():
             remote.put(path, source)
@@ -381,28 +325,19 @@ def register_actions(service: str, make: Remote, defaults: Defaults) -> None:
                 )
         return {"bytes": source.sent, "sha256": source.digest.hexdigest()}
 
-    def get_to_modem(ctx: ServiceContext, request: FtpModemFileRequest) -> dict[str, Any]:
-        path = remote_path(request.path)
-        remote = remote_for(ctx, request)
-        with remote.session():
-            remote.get_to_modem(path, request.dir)
-        return _module_file(request)
 
-    def put_from_modem(ctx: ServiceContext, request: FtpModemFileRequest) -> dict[str, Any]:
-        path = remote_path(request.path)
-        remote = remote_for(ctx, request)
-        with remote.session():
-            remote.put_from_modem(path, request.dir)
-        return _module_file(request)
-
-    action(service, "list", FtpPathRequest)(list_)
-    action(service, "get", FtpGetRequest)(get)
-    action(service, "put", FtpPutRequest)(put)
+def register_actions(service: str, make: Remote, defaults: Defaults) -> None:
+    """ftp/* or ftps/*: the same actions over `make`'s session and commands."""
+    actions = _Actions(service, make, defaults)
+    simple, module_file = actions.simple, actions.module_file
+    action(service, "list", FtpPathRequest)(actions.list_)
+    action(service, "get", FtpGetRequest)(actions.get)
+    action(service, "put", FtpPutRequest)(actions.put)
     action(service, "mkdir", FtpPathRequest)(simple(lambda r, p: r.mkdir(p)))
     action(service, "rmdir", FtpPathRequest)(simple(lambda r, p: r.rmdir(p)))
     action(service, "delete", FtpPathRequest)(simple(lambda r, p: r.delete(p)))
-    action(service, "get_to_modem", FtpModemFileRequest)(get_to_modem)
-    action(service, "put_from_modem", FtpModemFileRequest)(put_from_modem)
+    action(service, "get_to_modem", FtpModemFileRequest)(module_file(RemoteFiles.get_to_modem))
+    action(service, "put_from_modem", FtpModemFileRequest)(module_file(RemoteFiles.put_from_modem))
 
 
 def _get_inline(

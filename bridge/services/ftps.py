@@ -17,47 +17,23 @@ from bridge.at import commands as at
 from bridge.config import FtpSettings, Settings
 from bridge.modem import Exchange
 from bridge.modem.exchange import Verdict
-from bridge.services.efs import invalid
-from bridge.services.errors import MODEM_ERROR, ServiceError
-from bridge.services.ftp_common import (
-    OPERATION_SILENCE,
-    SETTING_TIMEOUT,
-    PutSource,
-    RemoteFiles,
-    ResultCodes,
-    param,
-    port,
-    register_actions,
-    text,
-)
+from bridge.modem.script import Step, run_script
+from bridge.services import ftp_common as common
+from bridge.services.errors import MODEM_ERROR, ResultCodes, ServiceError, invalid, param
 
 log = logging.getLogger("bridge.services.ftps")
 
 PUT_PIECE = 1024  # bytes per AT+CFTPSPUT (V2.02; ERRATA)
 PUT_RESULTS = ("+CFTPSPUT:", "+CFTPSSPUT:")  # the seed's example spells it the second way
 
-# ERRATA "Result codes": FTPS <err> 1-10.
-FTPS_CODES = ResultCodes(
-    {
-        1: ("ftps_ssl_verify_alert", "SSL verify alert"),
-        2: ("ftps_unknown_error", "Unknown FTPS error"),
-        3: ("ftps_busy", "FTPS task is busy"),
-        4: ("ftps_server_closed", "FTPS server closed the connection"),
-        5: ("ftps_timeout", "FTPS timeout"),
-        6: ("ftps_transfer_failed", "Failed to transfer data"),
-        7: ("ftps_memory_error", "Memory error"),
-        8: ("ftps_invalid_parameter", "Invalid parameter"),
-        9: ("ftps_rejected", "FTPS command rejected by server"),
-        10: ("ftps_network_error", "Network error"),
-    }
-)
+FTPS_CODES = ResultCodes.table("ftps")
 
 
-def _command(name: str, timeout: float = SETTING_TIMEOUT) -> Exchange:
+def _command(name: str, timeout: float = common.SETTING_TIMEOUT) -> Exchange:
     return Exchange(at.execute(name), info=(name,), timeout=timeout, name=f"AT{name}")
 
 
-class FtpsFiles(RemoteFiles):
+class FtpsFiles(common.RemoteFiles):
     """Chapter 8's commands inside one logged-in session."""
 
     prefix = "+CFTPS"
@@ -69,64 +45,49 @@ class FtpsFiles(RemoteFiles):
         if not account.passive:
             raise invalid("passive", "the module's FTPS client only makes passive connections")
         password = account.password.get_secret_value()
-        self._login = Exchange(
+        login = Exchange(
             at.write(
                 "+CFTPSLOGIN",
-                text(account.server, "server"),
-                port(account.port),
-                text(account.user, "user"),
-                text(password, "password", allow_empty=True),
+                common.text(account.server, "server"),
+                common.port(account.port),
+                common.text(account.user, "user"),
+                common.text(password, "password", allow_empty=True),
             ),
             info=("+CFTPSLOGIN",),
-            timeout=OPERATION_SILENCE,
+            timeout=common.OPERATION_SILENCE,
             name="AT+CFTPSLOGIN",  # what logs and errors show: never the password
         )
         kind = param(lambda: at.token("I" if account.binary else "A", field="type"))
-        self._type = Exchange(
+        kind_exchange = Exchange(
             at.write("+CFTPSTYPE", kind),
             info=("+CFTPSTYPE",),
-            timeout=SETTING_TIMEOUT,
+            timeout=common.SETTING_TIMEOUT,
             name="AT+CFTPSTYPE",
         )
+        # a stack still held (a request that could not stop it) is stopped, then retried
+        self._start = Step(_command("+CFTPSSTART"), recover=_command("+CFTPSSTOP"))
+        self._open = [Step(login, result="0"), Step(kind_exchange, result="0")]
 
     @contextlib.contextmanager
     def session(self) -> Iterator[None]:
-        self._start()
+        run_script(self.ctx.run, [self._start], self.results.step_error)
         try:
-            self._checked(self._login, "+CFTPSLOGIN")
+            run_script(self.ctx.run, self._open[:1], self.results.step_error)
             try:
-                self._checked(self._type, "+CFTPSTYPE")
+                run_script(self.ctx.run, self._open[1:], self.results.step_error)
                 yield
             finally:
                 self._end("+CFTPSLOGOUT")
         finally:
             self._end("+CFTPSSTOP")
 
-    def _start(self) -> None:
-        """AT+CFTPSSTART; refused while a stack is still held (a request that could not
-        stop it), which is then stopped and started afresh."""
-        start = _command("+CFTPSSTART")
-        if self.ctx.run(start).final.ok:
-            return
-        self.ctx.run(_command("+CFTPSSTOP"))
-        self._checked(start, "+CFTPSSTART")
-
-    def _checked(self, exchange: Exchange, name: str) -> None:
-        reply = self.ctx.run(exchange)
-        result = reply.first(f"{name}:")
-        if not reply.final.ok or (result is not None and result.strip() != "0"):
-            raise self.results.from_reply(exchange, reply, name)
-
     def _end(self, name: str) -> None:
         """Logout or stop, whatever happened before; a failure here is only logged, so
         the request's own error is the one reported."""
-        try:
-            reply = self.quietly().run(_command(name))
-        except ServiceError as exc:
-            log.warning("AT%s failed: %s", name, exc.code)
-            return
-        if not reply.final.ok:
-            log.warning("AT%s failed: %s", name, reply.final.detail or reply.final.kind.value)
+        with self.ctx.cleanup() as quiet:
+            reply = quiet.run(_command(name))
+            if not reply.final.ok:
+                log.warning("AT%s failed: %s", name, reply.final.detail or reply.final.kind.value)
 
     def delete(self, path: at.Param) -> None:
         """AT+CFTPSDELE as every manual has it; the seed's AT+CFTPSDEL when that is ERROR."""
@@ -137,7 +98,7 @@ class FtpsFiles(RemoteFiles):
                 raise
             self.at_once("+CFTPSDEL", path)
 
-    def put(self, path: at.Param, source: PutSource) -> None:
+    def put(self, path: at.Param, source: common.PutSource) -> None:
         first = True
         with source.chunks() as chunks:
             for chunk in chunks:
@@ -148,7 +109,7 @@ class FtpsFiles(RemoteFiles):
                     exchange = Exchange(
                         at.write("+CFTPSPUT", *params),
                         info=("+CFTPSPUT",),
-                        timeout=OPERATION_SILENCE,
+                        timeout=common.OPERATION_SILENCE,
                         send_on=">",
                         payload=[piece],
                         name="AT+CFTPSPUT",
@@ -168,7 +129,7 @@ class FtpsFiles(RemoteFiles):
         exchange = Exchange(
             at.execute("+CFTPSPUT"),
             info=("+CFTPSPUT",),
-            timeout=OPERATION_SILENCE,
+            timeout=common.OPERATION_SILENCE,
             follow=follow,
             name="AT+CFTPSPUT",
         )
@@ -184,4 +145,4 @@ def _defaults(settings: Settings) -> FtpSettings:
     return settings.ftps
 
 
-register_actions("ftps", FtpsFiles, _defaults)
+common.register_actions("ftps", FtpsFiles, _defaults)

@@ -19,31 +19,19 @@ from typing import Any
 
 import h11
 
-from bridge.at import DataBlock, FinalResult, Urc
+from bridge.at import DataBlock, Urc
 from bridge.at import commands as at
 from bridge.at.datamode import escaped_stream
-from bridge.modem import Exchange
-from bridge.modem.exchange import Verdict
-from bridge.services.base import ServiceContext, action, module_error
-from bridge.services.errors import MODEM_ERROR, ServiceError
+from bridge.modem.exchange import Exchange, Verdict
+from bridge.services.base import ServiceContext, action
+from bridge.services.errors import MODEM_ERROR, ResultCodes, ServiceError, module_error
 from bridge.services.http_message import BodySink, OutgoingRequest, ResponseReader
 from bridge.services.http_models import HttpPlan, HttpRequestRequest, plan
 from bridge.services.https import https_exchange
 
 REQUEST_LINE = "+CHTTPACT: REQUEST"
 
-# <err> of seed table 6.2 -> (code, message); the texts are what AT+CMEE=2 shows.
-ERRORS: dict[int, tuple[str, str]] = {
-    220: ("http_unknown_error", "Unknown error for HTTP"),
-    221: ("http_busy", "HTTP task is busy"),
-    222: ("http_resolve_failed", "Failed to resolve server address"),
-    223: ("http_timeout", "HTTP timeout"),
-    224: ("http_transfer_failed", "Failed to transfer data"),
-    225: ("http_memory_error", "Memory error"),
-    226: ("http_invalid_parameter", "Invalid parameter"),
-    227: ("http_network_error", "Network error"),
-}
-_BY_TEXT = {text.lower(): number for number, (_, text) in ERRORS.items()}
+RESULTS = ResultCodes.table("http")
 
 
 @action("http", "request", HttpRequestRequest)
@@ -90,12 +78,13 @@ def _chttpact(
     )
     reply = ctx.run(exchange)
     if not reply.final.ok:
-        raise _refused(exchange, reply.final)
+        # `+CME ERROR: <err>` before the request was taken: table 6.2's number or text
+        raise RESULTS.from_reply(exchange, reply, "+CHTTPACT")
     value = Urc(reply.completion or "").value
     if not value.isdigit():
         raise module_error(exchange, reply.final)
     if value != "0":
-        raise failure(int(value))
+        raise RESULTS.failure(value, "AT+CHTTPACT")
     reader.finish()  # the module reports 0 when the server has closed
 
 
@@ -103,20 +92,3 @@ def _result(line: str) -> Verdict:
     """`+CHTTPACT: <err>` ends the transfer; DATA blocks never reach here."""
     urc = Urc(line)
     return Verdict.DONE if urc.name == "+CHTTPACT" and urc.value.isdigit() else Verdict.IGNORE
-
-
-def failure(number: int) -> ServiceError:
-    code, text = ERRORS.get(number, ("http_unknown_error", f"HTTP error {number}"))
-    return ServiceError(
-        code, f"the module's HTTP request failed: {text} ({number})", {"module_code": number}
-    )
-
-
-def _refused(exchange: Exchange, final: FinalResult) -> ServiceError:
-    """`+CME ERROR: <err>` before the request was taken: the number (AT+CMEE=1) or the
-    text (AT+CMEE=2) of table 6.2; anything else is a plain modem_error."""
-    detail = (final.detail or "").strip()
-    number = int(detail) if detail.isdigit() else _BY_TEXT.get(detail.lower())
-    if number is None:
-        return module_error(exchange, final)
-    return failure(number)

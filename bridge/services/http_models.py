@@ -23,8 +23,7 @@ from bridge.at import ParameterError
 from bridge.at import commands as at
 from bridge.files import FilesArea
 from bridge.services.base import Request
-from bridge.services.efs import invalid
-from bridge.services.errors import TOO_LARGE, ServiceError
+from bridge.services.errors import invalid, too_large
 
 URL_MAX = 2048  # bytes of a URL; longer ones servers commonly refuse anyway
 HOST_MAX = 255  # a DNS name, and what fits the module's command line with room to spare
@@ -93,7 +92,7 @@ def plan(request: HttpRequestRequest, files: FilesArea) -> HttpPlan:
         host_param = at.string(host, field="url", max_len=HOST_MAX)
         port_param = at.integer(port, field="url", low=1, high=65535)
     except ParameterError as exc:
-        raise invalid("url", f"host: {exc.reason}") from exc
+        raise invalid("url", f"host {str(exc).removeprefix(exc.field + ': ')}") from exc
     method = _method(request.method)
     body = _body(request, files)
     headers = _headers(request.headers, _host_header(host, port, secure))
@@ -112,14 +111,6 @@ def plan(request: HttpRequestRequest, files: FilesArea) -> HttpPlan:
         body=body,
         timeout=request.timeout,
         save_to=save_to,
-    )
-
-
-def too_large(field: str, reason: str, limit: int) -> ServiceError:
-    return ServiceError(
-        TOO_LARGE,
-        f"{field}: {reason}",
-        {"errors": [{"field": field, "reason": reason}], "limit": limit},
     )
 
 

@@ -24,12 +24,16 @@ from contextlib import ExitStack
 
 from bridge.at import DataBlock, Urc
 from bridge.at import commands as at
-from bridge.modem import Exchange, ModemError
-from bridge.modem.engine import UrcWaiter
-from bridge.modem.errors import TIMEOUT as MODEM_TIMEOUT
-from bridge.modem.exchange import Verdict
-from bridge.services.base import ServiceContext, module_error
-from bridge.services.errors import CANCELLED, TIMEOUT, ServiceError
+from bridge.modem.exchange import Exchange, Reply, Verdict
+from bridge.modem.script import Step, run_script
+from bridge.services.base import ServiceContext, UrcWaiter
+from bridge.services.errors import (
+    TIMEOUT,
+    ResultCodes,
+    ServiceError,
+    module_error,
+    step_error,
+)
 from bridge.services.http_message import OutgoingRequest, ResponseReader, pieces
 from bridge.services.http_models import HttpPlan
 
@@ -39,19 +43,10 @@ CALL_LIMIT = 4096  # bytes per AT+CHTTPSSEND=<len> and per AT+CHTTPSRECV (ERRATA
 COMMIT_EVERY = 8192  # the module's send buffer is small (the application note waits
 # above ~10 KiB): commit and wait for it to drain this often
 COMMAND_TIMEOUT = 10.0  # START, CLSE, STOP and the commit's OK answer at once
-WAKE_EVERY = 0.5  # waits for a URC look at shutdown this often
 CONNECT_FAILED = "https_connect_failed"
 
-RESULTS: dict[int, tuple[str, str]] = {
-    1: ("https_unknown_error", "unknown error"),
-    2: ("https_busy", "the HTTPS stack is busy"),
-    3: ("https_server_closed", "the server closed the connection"),
-    4: ("https_timeout", "timed out"),
-    5: ("https_transfer_failed", "the transfer failed"),
-    6: ("https_memory_error", "memory error"),
-    7: ("https_invalid_parameter", "invalid parameter"),
-    8: ("https_network_error", "network error"),
-}
+RESULTS = ResultCodes.table("https")
+SERVER_CLOSED = "3"
 _NOTICES = frozenset({"+CHTTPSSEND", "+CHTTPSEND", "+CHTTPS", "+CHTTPSNOTIFY"})
 
 
@@ -65,15 +60,17 @@ def https_exchange(
     """The request out and the whole response into `reader`; the session is closed and
     the stack released on the way out, also on failure."""
     # registered before the session opens, so no announcement is missed
-    with ctx.modem.urc_waiter(lambda urc: urc.name in _NOTICES) as waiter:
+    with ctx.urc_waiter(lambda urc: urc.name in _NOTICES) as waiter:
         notices = _Notices(ctx, waiter)
-        _start(ctx)
+        run_script(ctx.run, [START], step_error)
         try:
-            _open(ctx, plan)
+            run_script(ctx.run, [_open_step(plan)], _not_connected)
             _send(ctx, plan, outgoing, notices, stack)
             _receive_all(ctx, plan, reader, notices)
         finally:
-            _release(ctx)
+            for step in RELEASE:  # whatever happened, or the stack stays taken
+                with ctx.cleanup() as quiet:
+                    quiet.run(step.exchange)
 
 
 # -- the module's announcements --------------------------------------------------------
@@ -107,52 +104,47 @@ class _Notices:
         `timeout` when the module stays silent that long."""
         deadline = time.monotonic() + timeout
         while True:
-            try:
-                self._take(self.waiter.wait(0.0))
-                continue
-            except ModemError as exc:
-                if exc.code != MODEM_TIMEOUT:
-                    raise ServiceError(exc.code, exc.message, exc.detail) from exc
+            while (urc := self.ctx.next_urc(self.waiter, 0.0)) is not None:
+                self._take(urc)
             if ready():
                 return
-            if self.ctx.cancelled.is_set():
-                raise ServiceError(CANCELLED, "the bridge is shutting down")
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ServiceError(TIMEOUT, f"no answer from the server within {timeout:g}s")
-            try:
-                self._take(self.waiter.wait(min(WAKE_EVERY, left)))
-            except ModemError as exc:
-                if exc.code != MODEM_TIMEOUT:
-                    raise ServiceError(exc.code, exc.message, exc.detail) from exc
+            urc = self.ctx.next_urc(self.waiter, left)
+            if urc is not None:
+                self._take(urc)
 
 
 # -- the steps ---------------------------------------------------------------------------
 
 
-def _start(ctx: ServiceContext) -> None:
-    """AT+CHTTPSSTART; a stack left taken (a crash, a reset bridge) is released first."""
-    start = Exchange(at.execute("+CHTTPSSTART"), timeout=COMMAND_TIMEOUT)
-    if ctx.run(start).final.ok:
-        return
-    ctx.run(Exchange(at.execute("+CHTTPSSTOP"), timeout=COMMAND_TIMEOUT))
-    ctx.check(start)
+def _command(name: str) -> Exchange:
+    return Exchange(at.execute(name), timeout=COMMAND_TIMEOUT, name=f"AT{name}")
 
 
-def _open(ctx: ServiceContext, plan: HttpPlan) -> None:
+# a stack left taken (a crash, a reset bridge) is released first
+START = Step(_command("+CHTTPSSTART"), recover=_command("+CHTTPSSTOP"))
+# AT+CHTTPSCLSE is ERROR when no session opened: harmless
+RELEASE = (Step(_command("+CHTTPSCLSE")), Step(_command("+CHTTPSSTOP")))
+
+
+def _open_step(plan: HttpPlan) -> Step:
     exchange = Exchange(
         at.write("+CHTTPSOPSE", plan.host, plan.port),
         timeout=plan.timeout,  # DNS, TCP and the TLS handshake
         name="AT+CHTTPSOPSE",
     )
-    reply = ctx.run(exchange)
-    if not reply.final.ok:
-        said = reply.final.detail or reply.final.kind.value
-        raise ServiceError(
-            CONNECT_FAILED,
-            "the module could not open the HTTPS session (unknown host, refused, or TLS failed)",
-            {"module_error": said},
-        )
+    return Step(exchange)
+
+
+def _not_connected(step: Step, reply: Reply) -> ServiceError:
+    said = reply.final.detail or reply.final.kind.value
+    return ServiceError(
+        CONNECT_FAILED,
+        "the module could not open the HTTPS session (unknown host, refused, or TLS failed)",
+        {"module_error": said},
+    )
 
 
 def _send(
@@ -176,7 +168,7 @@ def _send(
         if not reply.final.ok:
             notices.drain()
             if notices.peer_closed:
-                raise failure(3)
+                raise RESULTS.failure(SERVER_CLOSED, exchange.label())
             raise module_error(exchange, reply.final)
         batch += len(piece)
         if batch >= COMMIT_EVERY:
@@ -197,7 +189,7 @@ def _commit(ctx: ServiceContext, plan: HttpPlan, notices: _Notices) -> None:
     notices.wait(lambda: bool(notices.results), plan.timeout)
     result = notices.results.pop(0)
     if result != "0":
-        raise failure(int(result) if result.isdigit() else 1)
+        raise RESULTS.failure(result, "AT+CHTTPSSEND")
 
 
 def _receive_all(
@@ -243,7 +235,7 @@ def _receive(ctx: ServiceContext, plan: HttpPlan, reader: ResponseReader) -> int
     if said is None or not said.isdigit():
         raise module_error(exchange, reply.final)
     if said != "0":
-        raise failure(int(said))
+        raise RESULTS.failure(said, exchange.label())
     return got
 
 
@@ -262,21 +254,3 @@ def _cached(ctx: ServiceContext) -> int | None:
         return None
     number = value[4:]
     return int(number) if number.isdigit() else None
-
-
-def _release(ctx: ServiceContext) -> None:
-    """AT+CHTTPSCLSE (ERROR when no session opened: harmless) and AT+CHTTPSSTOP, straight
-    on the modem: the request may be cancelled or failed already, which would make
-    ctx.run refuse; they must go anyway."""
-    for name in ("+CHTTPSCLSE", "+CHTTPSSTOP"):
-        try:
-            ctx.modem.run(Exchange(at.execute(name), timeout=COMMAND_TIMEOUT), wait_online=0.0)
-        except ModemError as exc:
-            log.warning("AT%s failed: %s", name, exc.code)
-
-
-def failure(number: int) -> ServiceError:
-    code, text = RESULTS.get(number, ("https_unknown_error", f"result {number}"))
-    return ServiceError(
-        code, f"the module's HTTPS request failed: {text} ({number})", {"module_code": number}
-    )

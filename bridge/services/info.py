@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge.at import commands as at
-from bridge.modem import Exchange, Modem
+from bridge.modem import Exchange
 from bridge.services.base import Request, ServiceContext, action
 
 REGISTRATION = {
@@ -31,9 +31,19 @@ def parse_csq(value: str | None) -> tuple[int | None, int | None]:
     return (int(m.group(1)), int(m.group(2))) if m else (None, None)
 
 
+REGISTERED = frozenset({"home", "roaming"})
+
+
 def parse_creg(value: str | None) -> str:
+    """The answer to AT+CREG? (`<n>,<stat>[,...]`) as a registration word."""
     parts = [p.strip() for p in (value or "").split(",")]
     return REGISTRATION.get(parts[1], "unknown") if len(parts) >= 2 else "unknown"
+
+
+def creg_urc_registered(value: str) -> bool:
+    """`+CREG: <stat>` (AT+CREG=1; `<stat>,<lac>,<ci>` with =2): registered or not."""
+    stat = value.split(",")[0].strip()
+    return REGISTRATION.get(stat) in REGISTERED
 
 
 def parse_cops(value: str | None) -> str | None:
@@ -41,14 +51,13 @@ def parse_cops(value: str | None) -> str | None:
     return m.group(1) if m else None
 
 
-def read_status(run: Any, modem: Modem) -> dict[str, Any]:
-    """Read signal, registration and operator now; identity from initialisation.
-    `run` is ServiceContext.run or Modem.run."""
-    csq = run(Exchange(at.execute("+CSQ"), info=("+CSQ",)))
-    creg = run(Exchange(at.read("+CREG"), info=("+CREG",)))
-    cops = run(Exchange(at.read("+COPS"), info=("+COPS",)))
+def read_status(ctx: ServiceContext) -> dict[str, Any]:
+    """Read signal, registration and operator now; identity from initialisation."""
+    csq = ctx.run(Exchange(at.execute("+CSQ"), info=("+CSQ",)))
+    creg = ctx.run(Exchange(at.read("+CREG"), info=("+CREG",)))
+    cops = ctx.run(Exchange(at.read("+COPS"), info=("+COPS",)))
     rssi, ber = parse_csq(csq.first("+CSQ:"))
-    identity = modem.identity
+    identity = ctx.identity
     return {
         "signal_dbm": None if rssi is None else signal_dbm(rssi),
         "rssi": rssi,
@@ -68,4 +77,4 @@ class StatusRequest(Request):
 
 @action("modem", "status", StatusRequest)
 def modem_status(ctx: ServiceContext, request: StatusRequest) -> dict[str, Any]:
-    return read_status(ctx.run, ctx.modem)
+    return read_status(ctx)

@@ -12,6 +12,7 @@ from typing import IO, Annotated, Any
 
 from pydantic import Field, SecretStr
 
+from bridge.modem.events import EventType
 from bridge.services.base import Request, ServiceContext, action
 from bridge.services.mail import MailReader, MailSummary
 from bridge.services.pop3session import MSG_ID_MAX, Pop3Account, Pop3Session, pop3_session
@@ -159,10 +160,10 @@ def pop3_check(ctx: ServiceContext, request: Pop3CheckRequest) -> dict[str, Any]
             key = mail_key(header["from"], header["date"], header["subject"], size)
             twins[key] = twins.get(key, -1) + 1
             current[f"{key}.{twins[key]}"] = {"id": msg_id, "size": size, **header}
-    store = SeenMail(ctx.settings.files.state_dir, ctx.modem.id)
+    store = SeenMail(ctx.settings.files.state_dir, ctx.modem_id)
     seen = store.load()
     new = [entry for key, entry in current.items() if key not in seen]
     store.replace(set(current))
     for entry in new:
-        ctx.modem.emit_event("new_mail", **entry)
+        ctx.emit_event(EventType.NEW_MAIL, **entry)
     return {"count": listing.count, "new": new}

@@ -11,23 +11,23 @@ from __future__ import annotations
 
 import logging
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-from bridge.at import ParameterError, Urc
+from bridge.at import Urc
 from bridge.at import commands as at
-from bridge.modem import Exchange, ModemError, Reply
-from bridge.services.base import ServiceContext, module_error
+from bridge.modem import Exchange, Reply
+from bridge.modem.script import Step, run_script
+from bridge.services.base import ServiceContext
 from bridge.services.errors import (
-    CANCELLED,
-    INVALID_REQUEST,
     MODEM_ERROR,
-    TOO_LARGE,
+    ResultCodes,
     ServiceError,
+    module_error,
+    param,
 )
 
 log = logging.getLogger("bridge.services.pop3")
@@ -40,38 +40,11 @@ RESULT_LINE_WAIT = 10.0  # the folder line follows `+POP3: SUCCESS` at once
 GET_WHOLE_MESSAGE = 2  # seed 4.6 <get_type> 2: the message as the server sent it (.eml)
 PREFIX = "+POP3:"
 
-CODES = {
-    "NETWORK ERROR": "pop3_network_error",
-    "SERVER ERROR": "pop3_server_error",
-    "INVALID UN": "pop3_invalid_user",
-    "INVALID UN/PWD": "pop3_invalid_login",
-    "FILE SYSTEM ERROR": "pop3_file_system_error",
-    "FAILURE": "pop3_failure",
-    "ONGOING": "pop3_failure",  # another POP3 operation is still running in the module
-}
-MESSAGES = {
-    "pop3_network_error": "network error talking to the POP3 server",
-    "pop3_server_error": "the POP3 server closed, refused or did not answer",
-    "pop3_invalid_user": "the POP3 server rejected the user name",
-    "pop3_invalid_login": "the POP3 server rejected the user name and password",
-    "pop3_file_system_error": "the module could not store the mail",
-    "pop3_failure": "the module could not complete the POP3 operation",
-}
+RESULTS = ResultCodes.table("pop3")
+# a step fails on these even before an OK (abort matches)
+ABORT = tuple(f"{PREFIX} {word}" for word in RESULTS.codes)
 # `C:/Email/090901120000/, EMAIL000.TXT` (seed 4.6), spaces optional
 _STORED = re.compile(r"(?P<dir>[A-Za-z]:/[^,]*?)\s*,\s*(?P<file>[^,/\\]+?)\s*")
-
-
-def pop3_error(word: str) -> ServiceError:
-    """The module's `+POP3: <code>` word as the API's error; unknown words are failures."""
-    word = " ".join(word.upper().split())
-    code = CODES.get(word, "pop3_failure")
-    return ServiceError(code, f"{MESSAGES[code]} ({word})", {"module_code": word})
-
-
-def parameter_error(exc: ParameterError) -> ServiceError:
-    """A parameter the module must never see, as the request's error."""
-    code = TOO_LARGE if exc.reason == "too_long" else INVALID_REQUEST
-    return ServiceError(code, str(exc), {"errors": [{"field": exc.field, "reason": exc.reason}]})
 
 
 @dataclass(frozen=True)
@@ -86,16 +59,16 @@ class Pop3Account:
     def command(self) -> bytes:
         """AT+POP3SRV, validated: injection characters, empty or over-long fields raise
         ServiceError before anything reaches the module."""
-        try:
-            return at.write(
+        password = self.password.get_secret_value()
+        return param(
+            lambda: at.write(
                 "+POP3SRV",
                 at.string(self.server, field="server", max_len=FIELD_MAX),
                 at.string(self.user, field="user", max_len=FIELD_MAX),
-                at.string(self.password.get_secret_value(), field="password", max_len=FIELD_MAX),
+                at.string(password, field="password", max_len=FIELD_MAX),
                 at.integer(self.port, field="port", low=1, high=65535),
             )
-        except ParameterError as exc:
-            raise parameter_error(exc) from None
+        )
 
 
 @dataclass(frozen=True)
@@ -131,23 +104,17 @@ class Pop3Session:
         """One POP3 step: its `+POP3:` lines (every line for listings) and OK, or the
         mapped error. `name` labels it (never the parameters, which may hold a password)."""
         info = None if listing else (PREFIX,)
-        reply = self.ctx.run(Exchange(command, info=info, timeout=timeout, name=name))
-        words = [line[len(PREFIX) :].strip() for line in reply.lines if line.startswith(PREFIX)]
-        failed = next((w for w in words if " ".join(w.upper().split()) in CODES), None)
-        if failed is not None:
-            raise pop3_error(failed)
-        if not reply.final.ok:
-            raise module_error(Exchange(command, name=name), reply.final)
-        return reply
+        step = Step(Exchange(command, info=info, timeout=timeout, name=name), abort=ABORT)
+        return run_script(self.ctx.run, [step], _failure)[0]
 
     def open(self, account: Pop3Account) -> None:
-        command = account.command()  # validated before anything is sent
-        configure = Exchange(command, timeout=STEP_TIMEOUT, name="AT+POP3SRV")
-        if not self.ctx.run(configure).final.ok:
-            # "If POP3 client isn't free, the command will return ERROR": a session left
-            # behind (a crash, a module we did not start with); close it and try once more
-            self.stop()
-            self.ctx.check(configure)
+        # "If POP3 client isn't free, the command will return ERROR": a session left
+        # behind (a crash, a module we did not start with) is stopped, and it is tried again
+        configure = Step(
+            Exchange(account.command(), timeout=STEP_TIMEOUT, name="AT+POP3SRV"),
+            recover=_stop_exchange(),
+        )
+        run_script(self.ctx.run, [configure], _failure)
         self.ctx.progress("connecting", None, None)
         self.step(at.execute("+POP3IN"), "AT+POP3IN")
 
@@ -186,16 +153,16 @@ class Pop3Session:
         """AT+POP3GET of the whole message; returns where the module stored it."""
         command = at.write("+POP3GET", _msg_id(msg_id), at.Param(str(GET_WHOLE_MESSAGE)))
         # registered before the command: the result may come right after its OK
-        with self.ctx.modem.urc_waiter(_fetch_urc) as waiter:
+        with self.ctx.urc_waiter(_fetch_urc) as waiter:
             reply = self.step(command, "AT+POP3GET")
             # tolerant: a firmware that reports the result before OK has said it already
             if (reply.first(PREFIX) or "").upper() != "SUCCESS":
-                result = self._wait(waiter.wait, self._left())
+                result = self.ctx.wait_urc(waiter, self.ctx.time_left())
                 while not result.text.startswith(PREFIX):
-                    result = self._wait(waiter.wait, self._left())  # a stray folder line
+                    result = self.ctx.wait_urc(waiter, self.ctx.time_left())  # a stray folder line
                 if result.value.upper() != "SUCCESS":
-                    raise pop3_error(result.value)
-            where = self._wait(waiter.wait, RESULT_LINE_WAIT)
+                    raise RESULTS.failure(result.value, "AT+POP3GET")
+            where = self.ctx.wait_urc(waiter, RESULT_LINE_WAIT)
         match = _STORED.fullmatch(where.text)
         if match is None:
             raise ServiceError(
@@ -210,42 +177,15 @@ class Pop3Session:
 
     def stop(self) -> None:
         """AT+POP3STOP, best effort: ERROR only means there was no session. Runs even when
-        the request is cancelled, so it bypasses the context's cancellation check."""
-        try:
-            self.ctx.modem.run(
-                Exchange(at.execute("+POP3STOP"), timeout=CLEANUP_TIMEOUT, name="AT+POP3STOP")
-            )
-        except ModemError as exc:
-            log.warning("AT+POP3STOP failed: %s", exc.message)
+        the request is cancelled or out of time."""
+        with self.ctx.cleanup() as quiet:
+            quiet.run(_stop_exchange())
 
     def forget_account(self) -> None:
         """AT+POP3SRV without parameters clears the account: the module would otherwise
         keep the password and print it to anyone asking AT+POP3SRV? (best effort)."""
-        try:
-            self.ctx.modem.run(
-                Exchange(at.execute("+POP3SRV"), timeout=CLEANUP_TIMEOUT, name="AT+POP3SRV")
-            )
-        except ModemError as exc:
-            log.warning("clearing the POP3 account failed: %s", exc.message)
-
-    # -- waiting for results -----------------------------------------------------------
-
-    def _left(self) -> float:
-        elapsed = time.monotonic() - self.ctx.started
-        return max(0.0, self.ctx.modem_settings.request_timeout - elapsed)
-
-    def _wait(self, wait: Callable[[float], Urc], timeout: float) -> Urc:
-        """The next URC within `timeout`, watching for cancellation every second."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.ctx.cancelled.is_set():
-                raise ServiceError(CANCELLED, "the request was cancelled")
-            left = deadline - time.monotonic()
-            try:
-                return wait(max(0.0, min(1.0, left)))
-            except ModemError as exc:
-                if exc.code != "timeout" or left <= 1.0:
-                    raise ServiceError(exc.code, exc.message, exc.detail) from exc
+        with self.ctx.cleanup() as quiet:
+            quiet.run(Exchange(at.execute("+POP3SRV"), timeout=CLEANUP_TIMEOUT, name="AT+POP3SRV"))
 
 
 @contextmanager
@@ -265,10 +205,19 @@ def pop3_session(ctx: ServiceContext, account: Pop3Account) -> Iterator[Pop3Sess
 
 
 def _msg_id(msg_id: int) -> at.Param:
-    try:
-        return at.integer(msg_id, field="id", low=1, high=MSG_ID_MAX)
-    except ParameterError as exc:
-        raise parameter_error(exc) from None
+    return param(lambda: at.integer(msg_id, field="id", low=1, high=MSG_ID_MAX))
+
+
+def _stop_exchange() -> Exchange:
+    return Exchange(at.execute("+POP3STOP"), timeout=CLEANUP_TIMEOUT, name="AT+POP3STOP")
+
+
+def _failure(step: Step, reply: Reply) -> ServiceError:
+    """A refused POP3 step: the module's `+POP3: <result>` word, else what it said."""
+    for line in reply.lines:
+        if line.startswith(PREFIX) and RESULTS.key_of(line[len(PREFIX) :]) is not None:
+            return RESULTS.failure(line[len(PREFIX) :], step.exchange.label())
+    return module_error(step.exchange, reply.final)
 
 
 def _two_numbers(text: str) -> tuple[int, int] | None:

@@ -19,8 +19,8 @@ from pydantic import Field, SecretStr
 from bridge.config import Settings
 from bridge.files import FilesArea
 from bridge.services.base import Request
-from bridge.services.efs import check_name, invalid
-from bridge.services.errors import TOO_LARGE, ServiceError
+from bridge.services.efs import check_name
+from bridge.services.errors import invalid, too_large
 
 # The module's limits (seed chapter 3; API.md smtp/send).
 ADDRESS_MAX = 128
@@ -117,14 +117,6 @@ class Mail:
         return sum(a.size for a in self.attachments)
 
 
-def too_large(field_path: str, reason: str, limit: int) -> ServiceError:
-    return ServiceError(
-        TOO_LARGE,
-        f"{field_path}: {reason}",
-        {"errors": [{"field": field_path, "reason": reason}], "limit": limit},
-    )
-
-
 def _line_text(value: str, field_path: str, limit: int, *, ascii_only: bool) -> str:
     """Text that goes inside a quoted parameter: no quote, no control character."""
     if len(value) > limit:
@@ -154,7 +146,7 @@ def _mailbox(value: str | MailboxField, field_path: str) -> Mailbox:
 def _recipients(values: list[Recipient], kind: str) -> tuple[Mailbox, ...]:
     if len(values) > RECIPIENTS_MAX:
         raise too_large(kind, f"more than {RECIPIENTS_MAX} recipients", RECIPIENTS_MAX)
-    return tuple(_mailbox(v, f"{kind}.{i}") for i, v in enumerate(values))
+    return tuple(_mailbox(v, f"{kind}[{i}]") for i, v in enumerate(values))
 
 
 def _charset(value: str) -> str:
@@ -190,14 +182,14 @@ def _attachments(values: list[str], files: FilesArea) -> tuple[LocalAttachment, 
     found: list[LocalAttachment] = []
     seen: dict[str, int] = {}
     for i, relative in enumerate(values):
-        field_path = f"attachments.{i}"
+        field_path = f"attachments[{i}]"
         path = files.resolve(relative, field=field_path)
         if not path.is_file():
             raise invalid(field_path, "no such file in the files folder")
         # the module sends the file under its own name and takes one name only once
         name = check_name(path.name, field_path)
         if name.lower() in seen:
-            raise invalid(field_path, f"same file name as attachments.{seen[name.lower()]}")
+            raise invalid(field_path, f"same file name as attachments[{seen[name.lower()]}]")
         seen[name.lower()] = i
         found.append(LocalAttachment(path, name, path.stat().st_size))
     total = sum(a.size for a in found)
@@ -238,7 +230,7 @@ def compose(request: SmtpSendRequest, settings: Settings, files: FilesArea) -> M
     defaults = settings.smtp
     server = request.server if request.server is not None else defaults.server
     if not server:
-        raise invalid("server", "no SMTP server in the request or in [smtp]")
+        raise invalid("server", "missing, and [smtp] has no default")
     _line_text(server, "server", SERVER_MAX, ascii_only=True)
     if request.sender is not None:
         sender = _mailbox(request.sender, "from")
@@ -248,12 +240,12 @@ def compose(request: SmtpSendRequest, settings: Settings, files: FilesArea) -> M
             _line_text(defaults.from_name, "from.name", NAME_MAX, ascii_only=True),
         )
     else:
-        raise invalid("from", "no sender in the request or in [smtp] from_address")
+        raise invalid("from", "missing, and [smtp] has no from_address")
     to = _recipients(request.to if request.to is not None else list(defaults.to), "to")
     cc = _recipients(request.cc, "cc")
     bcc = _recipients(request.bcc, "bcc")
     if not (to or cc or bcc):
-        raise invalid("to", "no recipient in the request or in [smtp] to")
+        raise invalid("to", "no recipient given, and [smtp] has no default ones")
     charset = _charset(request.charset)
     mail = Mail(
         server=server,

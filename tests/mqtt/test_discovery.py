@@ -466,3 +466,31 @@ def test_oversize_notify_message_is_too_large(
     assert reply["error"]["code"] == "too_large"
     assert not [c for c in emulator.command_log if c.upper().startswith("AT+SMTP")]
     assert server.messages == []
+
+
+def test_the_entity_table_is_fed_by_registered_actions_and_declared_events() -> None:
+    """Each entity is one row; buttons and event types come from the declarations the
+    code that handles them reads, and each feed names something that exists."""
+    from bridge.modem.events import EVENT_TYPES, EventType
+    from bridge.modem.initialise import Identity
+    from bridge.mqtt.discovery import ENTITIES, entity_configs
+    from bridge.mqtt.notify import BUTTONS
+    from bridge.mqtt.topics import Topics
+    from bridge.services.base import load_actions
+
+    actions = load_actions()
+    assert {e.feed for e in ENTITIES} - set(actions) <= {"state", "event"}
+    buttons = {e.key: e for e in ENTITIES if e.component == "button"}
+    assert set(buttons) == set(BUTTONS)
+    assert all(BUTTONS[key].action in actions for key in buttons)
+    assert list(EVENT_TYPES) == [e.value for e in EventType]
+
+    settings = load_settings(None, env={})
+    configs = entity_configs(
+        Topics("sim5360"), settings, "modem", Identity("861234567890123", "SIM5360E", "V2")
+    )
+    by_key = {topic.split("/")[2].rsplit("_", 1)[-1]: c for topic, c in configs.items()}
+    assert by_key["event"]["event_types"] == EVENT_TYPES
+    assert by_key["restart"]["command_topic"] == "sim5360/modem/button/restart"
+    assert by_key["email"]["command_topic"] == "sim5360/modem/notify"
+    assert len(configs) == sum(1 for e in ENTITIES if e.when(settings))

@@ -331,7 +331,7 @@ BAD_INPUT: list[tuple[str, dict[str, Any], str, str | None]] = [
     ("get", {"id": 0}, "invalid_request", "id"),
     ("get", {"id": 1, "save_to": "../../escape.eml"}, "forbidden", None),
     ("delete", {"ids": []}, "invalid_request", "ids"),
-    ("delete", {"ids": [1, "2"]}, "invalid_request", "ids.1"),
+    ("delete", {"ids": [1, "2"]}, "invalid_request", "ids[1]"),
 ]
 
 

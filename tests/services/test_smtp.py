@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ import pytest
 
 from bridge.daemon import Bridge
 from bridge.emulator.core import Emulator
+from bridge.files import FilesArea
+from bridge.services.base import ServiceContext
 from bridge.services.smtp import stop_send
 from bridge.testservers.mosquitto import Mosquitto
 from bridge.testservers.net import free_port
@@ -212,7 +215,7 @@ def _many_files(files: Path, count: int) -> list[str]:
     ("case", "code", "field"),
     [
         ("six_recipients", "too_large", "to"),
-        ("long_address", "too_large", "to.0"),
+        ("long_address", "too_large", "to[0]"),
         ("long_name", "too_large", "from.name"),
         ("eleven_attachments", "too_large", "attachments"),
         ("ten_megabytes_and_one_byte", "too_large", "attachments"),
@@ -220,9 +223,9 @@ def _many_files(files: Path, count: int) -> list[str]:
         ("cr_in_subject", "invalid_request", "subject"),
         ("ctrl_z_in_body", "invalid_request", "body"),
         ("long_body", "too_large", "body"),
-        ("non_ascii_address", "invalid_request", "cc.0"),
-        ("escaping_attachment", "forbidden", "attachments.0"),
-        ("missing_attachment", "invalid_request", "attachments.0"),
+        ("non_ascii_address", "invalid_request", "cc[0]"),
+        ("escaping_attachment", "forbidden", "attachments[0]"),
+        ("missing_attachment", "invalid_request", "attachments[0]"),
         ("injected_password", "invalid_request", "auth.password"),
     ],
 )
@@ -283,13 +286,22 @@ def test_stop_cancels_the_pending_send(room: MailRoom) -> None:
     room.probe.publish(
         f"{BASE}/modem/request/smtp/send", {"subject": "s", "body": "b", "transaction": tx}
     )
-    modem = room.bridge.modems["modem"]
+    settings = room.bridge.settings
+    ctx = ServiceContext(
+        modem=room.bridge.modems["modem"],
+        settings=settings,
+        modem_settings=settings.modems[0],
+        files=FilesArea(settings.files.dir),
+        progress=lambda stage, done, total: None,
+        cancelled=threading.Event(),
+        started=time.monotonic(),
+    )
     stopped = False
     # until the module has taken AT+SMTPSEND, AT+SMTPSTOP answers ERROR, and nothing
     # published marks that moment (progress is throttled); so retry, bounded
     deadline = time.monotonic() + 20
     while not stopped and time.monotonic() < deadline:
-        stopped = stop_send(modem, modem.run)
+        stopped = stop_send(ctx)
         if not stopped:
             time.sleep(0.1)
     assert stopped

@@ -1,0 +1,16 @@
+"""The event types on `<base>/<modem>/event`, declared once: the code that emits an
+event and Home Assistant's event entity (its `event_types`) both read them here."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    NEW_MAIL = "new_mail"  # POP3 polling found a message not announced before
+    MODEM_REBOOTED = "modem_rebooted"  # the module restarted on its own
+    NETWORK_LOST = "network_lost"  # +CREG: no longer registered
+    NETWORK_BACK = "network_back"  # +CREG: registered again
+
+
+EVENT_TYPES: tuple[str, ...] = tuple(event.value for event in EventType)
