@@ -14,6 +14,7 @@ MODEM_OFFLINE = "modem_offline"
 TIMEOUT = "timeout"
 CANCELLED = "cancelled"
 MODEM_ERROR = "modem_error"
+INTERRUPTED = "interrupted"  # a crash stopped it; not run again (bridge/journal.py)
 
 
 class ServiceError(Exception):

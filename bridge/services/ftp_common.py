@@ -395,14 +395,22 @@ def register_actions(service: str, make: Remote, defaults: Defaults) -> None:
             remote.put_from_modem(path, request.dir)
         return _module_file(request)
 
-    action(service, "list", FtpPathRequest)(list_)
-    action(service, "get", FtpGetRequest)(get)
-    action(service, "put", FtpPutRequest)(put)
-    action(service, "mkdir", FtpPathRequest)(simple(lambda r, p: r.mkdir(p)))
-    action(service, "rmdir", FtpPathRequest)(simple(lambda r, p: r.rmdir(p)))
-    action(service, "delete", FtpPathRequest)(simple(lambda r, p: r.delete(p)))
-    action(service, "get_to_modem", FtpModemFileRequest)(get_to_modem)
-    action(service, "put_from_modem", FtpModemFileRequest)(put_from_modem)
+    cmd = f"AT+C{service.upper()}"  # AT+CFTP or AT+CFTPS: the commands' common head
+
+    def changing(*names: str) -> dict[str, Any]:
+        return {"side_effects": True, "commits_on": tuple(f"{cmd}{n}" for n in names)}
+
+    safe: dict[str, Any] = {"side_effects": False, "commits_on": ()}
+    action(service, "list", FtpPathRequest, **safe)(list_)
+    action(service, "get", FtpGetRequest, **safe)(get)
+    action(service, "put", FtpPutRequest, **changing("PUT"))(put)
+    mkdir, rmdir = changing("MKD"), changing("RMD")
+    action(service, "mkdir", FtpPathRequest, **mkdir)(simple(lambda r, p: r.mkdir(p)))
+    action(service, "rmdir", FtpPathRequest, **rmdir)(simple(lambda r, p: r.rmdir(p)))
+    delete = changing("DELE", "DEL")  # FTPS falls back to the seed's AT+CFTPSDEL
+    action(service, "delete", FtpPathRequest, **delete)(simple(lambda r, p: r.delete(p)))
+    action(service, "get_to_modem", FtpModemFileRequest, **changing("GETFILE"))(get_to_modem)
+    action(service, "put_from_modem", FtpModemFileRequest, **changing("PUTFILE"))(put_from_modem)
 
 
 def _get_inline(

@@ -27,7 +27,7 @@ from bridge.modem.exchange import Verdict
 from bridge.services.base import ServiceContext, action, module_error
 from bridge.services.errors import MODEM_ERROR, ServiceError
 from bridge.services.http_message import BodySink, OutgoingRequest, ResponseReader
-from bridge.services.http_models import HttpPlan, HttpRequestRequest, plan
+from bridge.services.http_models import HttpPlan, HttpRequestRequest, changes_something, plan
 from bridge.services.https import https_exchange
 
 REQUEST_LINE = "+CHTTPACT: REQUEST"
@@ -46,7 +46,13 @@ ERRORS: dict[int, tuple[str, str]] = {
 _BY_TEXT = {text.lower(): number for number, (_, text) in ERRORS.items()}
 
 
-@action("http", "request", HttpRequestRequest)
+@action(
+    "http",
+    "request",
+    HttpRequestRequest,
+    side_effects=changes_something,
+    commits_on=("AT+CHTTPACT", "AT+CHTTPSSEND"),
+)
 def http_request(ctx: ServiceContext, request: HttpRequestRequest) -> dict[str, Any]:
     checked = plan(request, ctx.files)  # before any AT command
     with ExitStack() as stack:

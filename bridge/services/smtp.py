@@ -196,7 +196,7 @@ def _body_exchange(mail: Mail) -> Exchange:
 # -- the action ---------------------------------------------------------------------------
 
 
-@action("smtp", "send", SmtpSendRequest)
+@action("smtp", "send", SmtpSendRequest, side_effects=True, commits_on=("AT+SMTPSEND",))
 def smtp_send(ctx: ServiceContext, request: SmtpSendRequest) -> dict[str, Any]:
     mail = compose(request, ctx.settings, ctx.files)
     steps = settings_exchanges(mail)
@@ -344,7 +344,14 @@ def _remove_staged(ctx: ServiceContext, staged: list[ModulePath]) -> None:
             log.warning("could not remove %s from the module: %s", path.text, exc.code)
 
 
-@action("smtp", "stop", SmtpStopRequest, immediate=True)
+@action(
+    "smtp",
+    "stop",
+    SmtpStopRequest,
+    side_effects=True,
+    commits_on=("AT+SMTPSTOP",),
+    immediate=True,
+)
 def smtp_stop(ctx: ServiceContext, request: SmtpStopRequest) -> dict[str, Any]:
     """`{"stopped": false}` when nothing was being sent (the module answers ERROR).
     Immediate: it runs beside the send it stops, which waits without holding the modem."""
