@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from bridge.journal import Journal
+from bridge.journal import RUNNING, Journal
 from bridge.mqtt.link import Inbound
 from bridge.mqtt.router import Router
 from bridge.services.leftovers import LEAVE_CLEAN, LeaveCleanRequest
@@ -27,8 +27,9 @@ def recover(journal: Journal, router: Router, workers: dict[str, ModemWorker]) -
     unsent = journal.unsent()
     if unfinished:
         log.info("request journal: %d request(s) left unanswered by a crash", len(unfinished))
+        settle = any(entry.state == RUNNING for entry in unfinished)
         for worker in workers.values():
-            _leave_clean(worker)
+            _leave_clean(worker, LeaveCleanRequest(settle=settle))
     for entry in unfinished:
         message = Inbound(entry.topic, entry.payload, entry.response_topic, entry.correlation)
         try:
@@ -43,12 +44,12 @@ def recover(journal: Journal, router: Router, workers: dict[str, ModemWorker]) -
     journal.prune()
 
 
-def _leave_clean(worker: ModemWorker) -> None:
+def _leave_clean(worker: ModemWorker, request: LeaveCleanRequest) -> None:
     def done(outcome: Outcome) -> None:
         if isinstance(outcome, dict):
             return
         log.warning("modem %s: leaving it clean failed: %s", worker.modem.id, outcome.message)
 
     label = f"{worker.modem.id} leave clean after a crash"
-    if not worker.submit(Job(LEAVE_CLEAN, LeaveCleanRequest(), done, label=label)):
+    if not worker.submit(Job(LEAVE_CLEAN, request, done, label=label)):
         log.warning("%s: the queue is full", label)
