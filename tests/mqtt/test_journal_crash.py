@@ -7,14 +7,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from bridge.emulator.core import Emulator
+from bridge.journal import Journal
 from bridge.testservers.ftp import FtpTestServer
 from bridge.testservers.mosquitto import Mosquitto
 from bridge.testservers.net import LOOPBACK
@@ -104,3 +110,275 @@ def test_ftp_get_killed_mid_transfer_is_run_again_and_saved_whole(
     assert (tmp_path / "files" / "in" / "big.bin").read_bytes() == content
     assert not partial.exists()
     assert [r["transaction"] for r in drain(probe, "ftp/get", "after")] == []  # none twice
+
+
+def smtp_setup(
+    tmp_path: Path,
+    emulator_factory: Callable[..., Emulator],
+    broker: Mosquitto,
+    smtp_server: SmtpTestServer,
+    bridge_process: ProcessFactory,
+) -> tuple[Emulator, BridgeProcess]:
+    emulator = emulator_factory(hosts={SMTP_HOST: LOOPBACK})
+    smtp = "\n".join(
+        [
+            f'server = "{SMTP_HOST}"',
+            f"port = {smtp_server.port}",
+            f'user = "{smtp_server.user}"',
+            'password = "secret"',
+            'from_address = "gw@example.com"',
+        ]
+    )
+    config = bridge_config(tmp_path, broker, emulator, smtp=smtp)
+    return emulator, bridge_process(config, tmp_path / "state")
+
+
+def sent_commands(emulator: Emulator, name: str) -> int:
+    return sum(1 for line in list(emulator.command_log) if line.upper().startswith(name))
+
+
+MAIL = {"to": ["ops@example.com"], "subject": "Door opened", "body": "Front door, 14:03"}
+
+
+def test_smtp_send_killed_after_smtpsend_is_interrupted_and_may_have_happened(
+    tmp_path: Path,
+    emulator_factory: Callable[..., Emulator],
+    broker: Mosquitto,
+    probe_factory: Callable[..., MqttProbe],
+    smtp_server: SmtpTestServer,
+    bridge_process: ProcessFactory,
+) -> None:
+    emulator, process = smtp_setup(tmp_path, emulator_factory, broker, smtp_server, bridge_process)
+    probe = probe_factory(broker)
+    probe.subscribe(f"{BASE}/#")
+    started(process, probe)
+    smtp_server.hold_replies()  # the server sits on the end of DATA: no +SMTP: SUCCESS yet
+    probe.publish(f"{BASE}/modem/request/smtp/send", {**MAIL, "transaction": "mail"})
+    wait_until(lambda: sent_commands(emulator, "AT+SMTPSEND") == 1, 30, "AT+SMTPSEND")
+    process.kill()
+
+    process.start()
+    reply = probe.wait_for(
+        f"{BASE}/modem/response/smtp/send", lambda p: p["transaction"] == "mail", timeout=60
+    )
+    assert reply["status"] == "error", reply
+    assert reply["error"]["code"] == "interrupted"
+    assert reply["error"]["detail"] == {"may_have_happened": True}
+    # the restart stopped the send the crash left running, and never sent it again
+    wait_until(lambda: sent_commands(emulator, "AT+SMTPSTOP") >= 1, 30, "AT+SMTPSTOP")
+    smtp_server.release_replies()
+    assert drain(probe, "smtp/send", "after") == []
+    assert sent_commands(emulator, "AT+SMTPSEND") == 1
+    assert len(smtp_server.messages) <= 1
+
+
+def test_smtp_send_killed_before_smtpsend_is_interrupted_and_did_not_happen(
+    tmp_path: Path,
+    emulator_factory: Callable[..., Emulator],
+    broker: Mosquitto,
+    probe_factory: Callable[..., MqttProbe],
+    smtp_server: SmtpTestServer,
+    bridge_process: ProcessFactory,
+) -> None:
+    emulator, process = smtp_setup(tmp_path, emulator_factory, broker, smtp_server, bridge_process)
+    probe = probe_factory(broker)
+    probe.subscribe(f"{BASE}/#")
+    started(process, probe)
+    emulator.faults.hang()  # the module swallows AT+SMTPSRV: the send is stuck before it
+    probe.publish(f"{BASE}/modem/request/smtp/send", {**MAIL, "transaction": "mail"})
+    process.wait_journal(
+        "SELECT state FROM requests WHERE topic LIKE '%/smtp/send'",
+        lambda rows: rows == [("running",)],
+        30,
+    )
+    process.kill()
+    emulator.faults.unhang()
+
+    process.start()
+    reply = probe.wait_for(
+        f"{BASE}/modem/response/smtp/send", lambda p: p["transaction"] == "mail", timeout=60
+    )
+    assert reply["error"]["code"] == "interrupted", reply
+    assert reply["error"]["detail"] == {"may_have_happened": False}
+    assert drain(probe, "smtp/send", "after") == []
+    assert sent_commands(emulator, "AT+SMTPSEND") == 0
+    assert smtp_server.messages == []
+
+
+class Listener:
+    """An automation's MQTT 5 client with a session the broker keeps (a day) and
+    persists: it misses nothing while either side is away."""
+
+    def __init__(self, broker: Mosquitto, topic: str) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"listener-{time.monotonic_ns()}",
+            protocol=mqtt.MQTTv5,
+        )
+        self.client.on_message = lambda c, u, m: self.messages.append(json.loads(m.payload))
+        self.client.reconnect_delay_set(min_delay=1, max_delay=2)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 86400
+        # clean_start False even the first time (the id is new): with paho's FIRST_ONLY
+        # the session did not survive a broker restart here
+        self.client.connect(broker.host, broker.port, clean_start=False, properties=props)
+        self.client.loop_start()
+        self.client.subscribe(topic, qos=1)
+
+    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float) -> None:
+        wait_until(lambda: any(predicate(m) for m in list(self.messages)), timeout, "a message")
+
+    def count(self, transaction: object) -> int:
+        return sum(1 for m in list(self.messages) if m.get("transaction") == transaction)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def test_response_due_while_the_broker_is_down_arrives_once_it_is_back(
+    emulator_factory: Callable[..., Emulator],
+    broker: Mosquitto,
+    bridge_factory: Callable[..., Any],
+) -> None:
+    emulator = emulator_factory()
+    bridge = bridge_factory(broker, emulator, modem="allow_raw_at = true")
+    listener = Listener(broker, f"{BASE}/modem/response/#")
+    try:
+        sender = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+        sender.connect(broker.host, broker.port)
+        sender.loop_start()
+        emulator.faults.throttle(10)  # AT+CGMR's answer now takes seconds
+        asked = sent_commands(emulator, "AT+CGMR")
+        request = json.dumps({"command": "AT+CGMR", "timeout": 60, "transaction": "due"})
+        sender.publish(f"{BASE}/modem/request/modem/at", request, qos=1).wait_for_publish(5)
+        sender.disconnect()
+        sender.loop_stop()
+        wait_until(lambda: sent_commands(emulator, "AT+CGMR") > asked, 20, "the request to run")
+        broker.halt()
+        # the response is written down, and due, while there is no broker
+        wait_until(lambda: bridge.journal.pending_responses() == 1, 60, "the answer")
+        emulator.faults.throttle(None)
+        broker.start()
+        listener.wait_for(lambda m: m.get("transaction") == "due", 60)
+        wait_until(lambda: bridge.journal.pending_responses() == 0, 30, "the broker's PUBACK")
+        # a request after it: its answer comes after any duplicate of the first
+        marker = json.dumps({"command": "AT", "transaction": "marker"})
+        listener.client.publish(f"{BASE}/modem/request/modem/at", marker, qos=1)
+        listener.wait_for(lambda m: m.get("transaction") == "marker", 30)
+        assert listener.count("due") == 1
+        reply = next(m for m in listener.messages if m.get("transaction") == "due")
+        assert reply["status"] == "ok", reply
+    finally:
+        listener.close()
+
+
+def test_two_hundred_requests_across_a_crash_are_each_answered_once(
+    tmp_path: Path,
+    emulator_factory: Callable[..., Emulator],
+    broker: Mosquitto,
+    probe_factory: Callable[..., MqttProbe],
+    bridge_process: ProcessFactory,
+) -> None:
+    emulator = emulator_factory()
+    config = bridge_config(tmp_path, broker, emulator, modem="queue_size = 300")
+    process = bridge_process(config, tmp_path / "state")
+    probe = probe_factory(broker)
+    probe.subscribe(f"{BASE}/modem/state")
+    started(process, probe)
+    listener = Listener(broker, f"{BASE}/modem/response/#")
+    try:
+        for n in range(200):
+            probe.publish(f"{BASE}/modem/request/modem/status", {"transaction": n}, wait=False)
+        wait_until(lambda: len(listener.messages) >= 20, 60, "the first answers")
+        emulator.faults.hang()  # the request now running never ends
+        # no response between publish and PUBACK: a crash then could send it twice
+        process.wait_journal(
+            "SELECT COUNT(*) FROM requests WHERE state = 'answered'", lambda r: r == [(0,)], 30
+        )
+        process.kill()
+        answered = len(listener.messages)
+        assert answered < 200, "all answered before the crash: nothing was in flight"
+        emulator.faults.unhang()
+
+        process.start()
+        wait_until(lambda: all(listener.count(n) for n in range(200)), 180, "every answer")
+        marker = json.dumps({"transaction": "marker"})
+        listener.client.publish(f"{BASE}/modem/request/modem/status", marker, qos=1)
+        listener.wait_for(lambda m: m.get("transaction") == "marker", 60)
+        assert {n: listener.count(n) for n in range(200)} == dict.fromkeys(range(200), 1)
+        assert all(m["status"] == "ok" for m in listener.messages), [
+            m for m in listener.messages if m["status"] != "ok"
+        ]
+    finally:
+        listener.close()
+
+
+def test_a_redelivery_of_a_journaled_request_is_not_run_twice(
+    tmp_path: Path,
+    emulator_factory: Callable[..., Emulator],
+    broker: Mosquitto,
+    probe_factory: Callable[..., MqttProbe],
+    bridge_process: ProcessFactory,
+) -> None:
+    """The bridge journaled a request and died before its PUBACK: the broker delivers it
+    again to the restarted bridge, which answers it once."""
+    emulator = emulator_factory()
+    config = bridge_config(tmp_path, broker, emulator)
+    client_id = re.search(r'client_id = "([^"]+)"', config.read_text())
+    assert client_id is not None
+    # the first run, cut short: receive, journal, die without the PUBACK
+    received: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+    first = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=client_id.group(1),
+        protocol=mqtt.MQTTv5,
+        manual_ack=True,
+    )
+    first.on_message = lambda c, u, m: received.put(m)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = 86400
+    first.connect(broker.host, broker.port, clean_start=True, properties=props)
+    first.loop_start()
+    subscribed = first.subscribe(f"{BASE}/modem/request/+/+", qos=1)
+    assert subscribed[0] == mqtt.MQTT_ERR_SUCCESS
+    listener = Listener(broker, f"{BASE}/modem/response/#")
+    try:
+        request = json.dumps({"transaction": "again"}).encode()
+        wait_until(lambda: first.is_connected(), 10, "the first run to connect")
+        deadline = time.monotonic() + 10
+        while True:  # until the subscription is in place at the broker
+            listener.client.publish(f"{BASE}/modem/request/modem/status", request, qos=1)
+            try:
+                message = received.get(timeout=0.5)
+                break
+            except queue.Empty:
+                assert time.monotonic() < deadline, "the first run never got the request"
+        journal = Journal.open(tmp_path / "state")
+        entry = journal.admit(
+            message.topic,
+            bytes(message.payload),
+            response_topic=None,
+            correlation=None,
+            mid=message.mid,
+            dup=False,
+        )
+        assert entry
+        journal.close()
+        first.loop_stop()
+        sock = first.socket()
+        assert sock is not None
+        sock.close()  # no DISCONNECT, no PUBACK: the broker keeps the message in flight
+
+        probe = probe_factory(broker)
+        probe.subscribe(f"{BASE}/modem/state")
+        started(process := bridge_process(config, tmp_path / "state"), probe)
+        listener.wait_for(lambda m: m.get("transaction") == "again", 60)
+        marker = json.dumps({"transaction": "marker"})
+        listener.client.publish(f"{BASE}/modem/request/modem/status", marker, qos=1)
+        listener.wait_for(lambda m: m.get("transaction") == "marker", 60)
+        assert listener.count("again") == 1
+        assert "redelivered: not run again" in process.output()
+    finally:
+        listener.close()
