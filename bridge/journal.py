@@ -15,12 +15,13 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 log = logging.getLogger("bridge.journal")
+T = TypeVar("T")
 
 FILE_NAME = "journal.db"
 KEEP_SECONDS = 24 * 3600  # finished entries are kept a day (the broker session's life)
@@ -42,7 +43,6 @@ CREATE TABLE IF NOT EXISTS requests (
     mid INTEGER NOT NULL,         -- the broker's packet id, to recognise a redelivery
     arrived REAL NOT NULL,        -- unix time
     state TEXT NOT NULL,
-    acked INTEGER NOT NULL DEFAULT 0,      -- PUBACK handed to paho
     committed INTEGER NOT NULL DEFAULT 0,  -- its first side-effecting command was sent
     reply_topic TEXT,
     reply BLOB,
@@ -121,9 +121,10 @@ class Journal:
         dup: bool,
     ) -> int | None:
         """Journal a request as `received` and return its id; None when it is the
-        broker's redelivery (DUP) of one already journaled whose PUBACK may not have
-        reached the broker: it must not run again."""
-        with self._write() as db:
+        broker's redelivery of one already journaled (DUP set, same topic, payload and
+        packet id: its PUBACK never reached the broker): it must not run again."""
+
+        def work(db: sqlite3.Connection) -> int | None:
             if dup:
                 row = db.execute(
                     "SELECT id FROM requests WHERE topic = ? AND payload = ? AND mid = ?"
@@ -131,7 +132,6 @@ class Journal:
                     (topic, payload, mid, time.time() - KEEP_SECONDS),
                 ).fetchone()
                 if row is not None:
-                    db.execute("UPDATE requests SET acked = 1 WHERE id = ?", (row[0],))
                     log.info("request %s on %s redelivered: not run again", row[0], topic)
                     return None
             cursor = db.execute(
@@ -141,11 +141,9 @@ class Journal:
             )
             self._since_prune += 1
             return cursor.lastrowid
-        return 0  # the write failed (logged): run it all the same
 
-    def acked(self, entry: int) -> None:
-        """Its PUBACK went to paho: a later DUP with another packet id is a new request."""
-        self._update("UPDATE requests SET acked = 1 WHERE id = ?", (entry,))
+        failed: int | None = 0  # not journaled (logged): run it all the same
+        return self._write(work, failed)
 
     def running(self, entry: int) -> None:
         self._update(
@@ -197,7 +195,8 @@ class Journal:
         """Forget what is older than a day, then the oldest finished entries beyond
         KEEP_BYTES; unfinished ones stay for the restart to deal with."""
         now = time.time() if now is None else now
-        with self._write() as db:
+
+        def work(db: sqlite3.Connection) -> int:
             self._since_prune = 0
             gone = db.execute("DELETE FROM requests WHERE arrived < ?", (now - KEEP_SECONDS,))
             removed = gone.rowcount
@@ -208,7 +207,8 @@ class Journal:
             if total > KEEP_BYTES:
                 removed += self._trim(db, total - KEEP_BYTES)
             return int(removed)
-        return 0
+
+        return self._write(work, 0)
 
     def _trim(self, db: sqlite3.Connection, excess: int) -> int:
         rows = db.execute(
@@ -227,20 +227,18 @@ class Journal:
 
     # -- plumbing -----------------------------------------------------------------------
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One transaction under the lock; a failure is logged and swallowed (the
-        caller's `return` inside the block is then skipped)."""
+    def _write(self, work: Callable[[sqlite3.Connection], T], failed: T) -> T:
+        """`work` as one transaction under the lock; on a failure (logged) `failed`."""
         with self._lock:
             try:
                 with self._db:
-                    yield self._db
+                    return work(self._db)
             except sqlite3.Error as exc:
                 self._failed(exc)
+                return failed
 
     def _update(self, sql: str, params: tuple[object, ...]) -> None:
-        with self._write() as db:
-            db.execute(sql, params)
+        self._write(lambda db: db.execute(sql, params), None)
 
     def _entries(self, where: str, params: tuple[object, ...]) -> list[Entry]:
         with self._lock:
