@@ -226,3 +226,24 @@ def test_an_action_must_declare_its_side_effects() -> None:
         action("test", "confused", Nothing, side_effects=False, commits_on=("AT+X",))(
             lambda ctx, request: {}
         )
+
+
+def test_the_bridge_starts_and_serves_with_a_corrupt_journal(  # type: ignore[no-untyped-def]
+    tmp_path: Path, emulator_factory, broker, bridge_factory, probe_factory
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "journal.db").write_bytes(b"not a database at all" * 100)
+    bridge = bridge_factory(broker, emulator_factory())
+    assert list(state.glob("journal.db.corrupt-*"))
+    reply = probe_factory(broker).request("sim5360", "modem/status", {})
+    assert reply["status"] == "ok", reply
+    assert bridge.journal.path == state / "journal.db"
+    deadline = time.monotonic() + 10
+    while bridge.journal.pending_responses():  # until the broker's PUBACK is in
+        assert time.monotonic() < deadline, "the response was never acknowledged"
+        time.sleep(0.01)
+    db = sqlite3.connect(state / "journal.db")
+    rows = db.execute("SELECT topic, state FROM requests").fetchall()
+    db.close()
+    assert rows == [("sim5360/modem/request/modem/status", ACKNOWLEDGED)]

@@ -382,3 +382,40 @@ def test_a_redelivery_of_a_journaled_request_is_not_run_twice(
         assert "redelivered: not run again" in process.output()
     finally:
         listener.close()
+
+
+def test_sigterm_answers_cancelled_and_journals_the_answers(
+    tmp_path: Path,
+    emulator_factory: Callable[..., Emulator],
+    broker: Mosquitto,
+    probe_factory: Callable[..., MqttProbe],
+    bridge_process: ProcessFactory,
+) -> None:
+    emulator = emulator_factory()
+    config = bridge_config(tmp_path, broker, emulator, modem="allow_raw_at = true")
+    process = bridge_process(config, tmp_path / "state")
+    probe = probe_factory(broker)
+    probe.subscribe(f"{BASE}/#")
+    started(process, probe)
+    probe.wait_for(f"{BASE}/modem/status", timeout=20)  # the first refresh is done
+    emulator.faults.throttle(2)  # the first request outlives the 10 s shutdown grace
+    asked = sent_commands(emulator, "AT+CGMR")
+    for n in range(3):
+        probe.publish(
+            f"{BASE}/modem/request/modem/at",
+            {"command": "AT+CGMR", "timeout": 60, "transaction": n},
+        )
+    wait_until(lambda: sent_commands(emulator, "AT+CGMR") > asked, 10, "the first to run")
+    assert process.terminate() == 0
+    for n in range(3):
+        reply = probe.wait_for(
+            f"{BASE}/modem/response/modem/at", lambda p, n=n: p["transaction"] == n, 30
+        )
+        assert reply["error"]["code"] == "cancelled"
+    # every answer is in the journal, and the broker acknowledged each before the exit
+    assert process.journal("SELECT state FROM requests") == [("acknowledged",)] * 3
+
+    emulator.faults.throttle(None)
+    started(process, probe)  # the next start has nothing to answer again
+    assert drain(probe, "modem/at", "after") == []
+    assert "left unanswered" not in process.output()
