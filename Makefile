@@ -24,6 +24,7 @@ pytest: venv
 bench: venv
 	$(PY) bench/parser.py
 	$(PY) bench/engine.py
+	$(PY) bench/journal.py
 
 # Debian packages the servers and the broker come from; installed only when missing.
 deps:

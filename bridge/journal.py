@@ -102,7 +102,12 @@ class Journal:
                 return cls(_connect(path), path)
         except (OSError, sqlite3.Error) as exc:
             log.error("request journal unavailable in %s (%s): kept in memory only", path, exc)
-            return cls(_connect(Path(":memory:")), None)
+            return cls.in_memory()
+
+    @classmethod
+    def in_memory(cls) -> Journal:
+        """A journal that dies with the process: the fallback, and a benchmark baseline."""
+        return cls(_connect(Path(":memory:")), None)
 
     def close(self) -> None:
         with self._lock:
