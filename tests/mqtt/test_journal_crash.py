@@ -11,10 +11,12 @@ import queue
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -60,32 +62,55 @@ def drain(probe: MqttProbe, key: str, marker: str, timeout: float = 60) -> list[
     return responses(probe, key)
 
 
-def started(process: BridgeProcess, probe: MqttProbe) -> None:
-    """Start the process and wait until its modem is online."""
-    process.start()
-    probe.wait_for(f"{BASE}/modem/state", lambda p: p["state"] == "online", timeout=30)
+@dataclass
+class CrashRig:
+    """The emulator, the bridge process on its config, and a probe that sees `#`."""
+
+    emulator: Emulator
+    process: BridgeProcess
+    probe: MqttProbe
+    config: Path
+
+    def start(self) -> None:
+        """Start the process and wait until its modem is online."""
+        self.process.start()
+        self.probe.wait_for(f"{BASE}/modem/state", lambda p: p["state"] == "online", timeout=30)
 
 
-def test_ftp_get_killed_mid_transfer_is_run_again_and_saved_whole(
+@pytest.fixture
+def crash_rig(
     tmp_path: Path,
     emulator_factory: Callable[..., Emulator],
     broker: Mosquitto,
     probe_factory: Callable[..., MqttProbe],
-    ftp_server: FtpTestServer,
     bridge_process: ProcessFactory,
+) -> Callable[..., CrashRig]:
+    """make(hosts={...}, start=True, **config sections) -> a CrashRig."""
+
+    def make(hosts: dict[str, str] | None = None, start: bool = True, **sections: str) -> CrashRig:
+        emulator = emulator_factory(hosts=hosts or {})
+        config = bridge_config(tmp_path, broker, emulator, **sections)
+        probe = probe_factory(broker)
+        probe.subscribe(f"{BASE}/#")
+        rig = CrashRig(emulator, bridge_process(config, tmp_path / "state"), probe, config)
+        if start:
+            rig.start()
+        return rig
+
+    return make
+
+
+def test_ftp_get_killed_mid_transfer_is_run_again_and_saved_whole(
+    tmp_path: Path, ftp_server: FtpTestServer, crash_rig: Callable[..., CrashRig]
 ) -> None:
     content = os.urandom(BIG)
     (ftp_server.home / "big.bin").write_bytes(content)
-    emulator = emulator_factory(hosts={FTP_HOST: LOOPBACK})
     ftp = (
         f'server = "{FTP_HOST}"\nport = {ftp_server.port}\n'
         f'user = "{ftp_server.user}"\npassword = "{ftp_server.password}"'
     )
-    config = bridge_config(tmp_path, broker, emulator, ftp=ftp)
-    process = bridge_process(config, tmp_path / "state")
-    probe = probe_factory(broker)
-    probe.subscribe(f"{BASE}/#")
-    started(process, probe)
+    rig = crash_rig(hosts={FTP_HOST: LOOPBACK}, ftp=ftp)
+    process, probe = rig.process, rig.probe
 
     probe.publish(
         f"{BASE}/modem/request/ftp/get",
@@ -112,25 +137,17 @@ def test_ftp_get_killed_mid_transfer_is_run_again_and_saved_whole(
     assert [r["transaction"] for r in drain(probe, "ftp/get", "after")] == []  # none twice
 
 
-def smtp_setup(
-    tmp_path: Path,
-    emulator_factory: Callable[..., Emulator],
-    broker: Mosquitto,
-    smtp_server: SmtpTestServer,
-    bridge_process: ProcessFactory,
-) -> tuple[Emulator, BridgeProcess]:
-    emulator = emulator_factory(hosts={SMTP_HOST: LOOPBACK})
+def smtp_rig(crash_rig: Callable[..., CrashRig], server: SmtpTestServer) -> CrashRig:
     smtp = "\n".join(
         [
             f'server = "{SMTP_HOST}"',
-            f"port = {smtp_server.port}",
-            f'user = "{smtp_server.user}"',
+            f"port = {server.port}",
+            f'user = "{server.user}"',
             'password = "secret"',
             'from_address = "gw@example.com"',
         ]
     )
-    config = bridge_config(tmp_path, broker, emulator, smtp=smtp)
-    return emulator, bridge_process(config, tmp_path / "state")
+    return crash_rig(hosts={SMTP_HOST: LOOPBACK}, smtp=smtp)
 
 
 def sent_commands(emulator: Emulator, name: str) -> int:
@@ -141,17 +158,10 @@ MAIL = {"to": ["ops@example.com"], "subject": "Door opened", "body": "Front door
 
 
 def test_smtp_send_killed_after_smtpsend_is_interrupted_and_may_have_happened(
-    tmp_path: Path,
-    emulator_factory: Callable[..., Emulator],
-    broker: Mosquitto,
-    probe_factory: Callable[..., MqttProbe],
-    smtp_server: SmtpTestServer,
-    bridge_process: ProcessFactory,
+    smtp_server: SmtpTestServer, crash_rig: Callable[..., CrashRig]
 ) -> None:
-    emulator, process = smtp_setup(tmp_path, emulator_factory, broker, smtp_server, bridge_process)
-    probe = probe_factory(broker)
-    probe.subscribe(f"{BASE}/#")
-    started(process, probe)
+    rig = smtp_rig(crash_rig, smtp_server)
+    emulator, process, probe = rig.emulator, rig.process, rig.probe
     smtp_server.hold_replies()  # the server sits on the end of DATA: no +SMTP: SUCCESS yet
     probe.publish(f"{BASE}/modem/request/smtp/send", {**MAIL, "transaction": "mail"})
     wait_until(lambda: sent_commands(emulator, "AT+SMTPSEND") == 1, 30, "AT+SMTPSEND")
@@ -173,17 +183,10 @@ def test_smtp_send_killed_after_smtpsend_is_interrupted_and_may_have_happened(
 
 
 def test_smtp_send_killed_before_smtpsend_is_interrupted_and_did_not_happen(
-    tmp_path: Path,
-    emulator_factory: Callable[..., Emulator],
-    broker: Mosquitto,
-    probe_factory: Callable[..., MqttProbe],
-    smtp_server: SmtpTestServer,
-    bridge_process: ProcessFactory,
+    smtp_server: SmtpTestServer, crash_rig: Callable[..., CrashRig]
 ) -> None:
-    emulator, process = smtp_setup(tmp_path, emulator_factory, broker, smtp_server, bridge_process)
-    probe = probe_factory(broker)
-    probe.subscribe(f"{BASE}/#")
-    started(process, probe)
+    rig = smtp_rig(crash_rig, smtp_server)
+    emulator, process, probe = rig.emulator, rig.process, rig.probe
     emulator.faults.hang()  # the module swallows AT+SMTPSRV: the send is stuck before it
     probe.publish(f"{BASE}/modem/request/smtp/send", {**MAIL, "transaction": "mail"})
     process.wait_journal(
@@ -229,6 +232,14 @@ class Listener:
     def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float) -> None:
         wait_until(lambda: any(predicate(m) for m in list(self.messages)), timeout, "a message")
 
+    def drain(self) -> None:
+        """Ask one more `modem/status` and wait for its answer: the bridge publishes in
+        order, so any duplicate of an earlier response has arrived by then."""
+        marker = f"marker-{time.monotonic_ns()}"
+        request = json.dumps({"transaction": marker})
+        self.client.publish(f"{BASE}/modem/request/modem/status", request, qos=1)
+        self.wait_for(lambda m: m.get("transaction") == marker, 60)
+
     def count(self, transaction: object) -> int:
         return sum(1 for m in list(self.messages) if m.get("transaction") == transaction)
 
@@ -263,10 +274,7 @@ def test_response_due_while_the_broker_is_down_arrives_once_it_is_back(
         broker.start()
         listener.wait_for(lambda m: m.get("transaction") == "due", 60)
         wait_until(lambda: bridge.journal.pending_responses() == 0, 30, "the broker's PUBACK")
-        # a request after it: its answer comes after any duplicate of the first
-        marker = json.dumps({"command": "AT", "transaction": "marker"})
-        listener.client.publish(f"{BASE}/modem/request/modem/at", marker, qos=1)
-        listener.wait_for(lambda m: m.get("transaction") == "marker", 30)
+        listener.drain()
         assert listener.count("due") == 1
         reply = next(m for m in listener.messages if m.get("transaction") == "due")
         assert reply["status"] == "ok", reply
@@ -275,18 +283,10 @@ def test_response_due_while_the_broker_is_down_arrives_once_it_is_back(
 
 
 def test_two_hundred_requests_across_a_crash_are_each_answered_once(
-    tmp_path: Path,
-    emulator_factory: Callable[..., Emulator],
-    broker: Mosquitto,
-    probe_factory: Callable[..., MqttProbe],
-    bridge_process: ProcessFactory,
+    broker: Mosquitto, crash_rig: Callable[..., CrashRig]
 ) -> None:
-    emulator = emulator_factory()
-    config = bridge_config(tmp_path, broker, emulator, modem="queue_size = 300")
-    process = bridge_process(config, tmp_path / "state")
-    probe = probe_factory(broker)
-    probe.subscribe(f"{BASE}/modem/state")
-    started(process, probe)
+    rig = crash_rig(modem="queue_size = 300")
+    emulator, process, probe = rig.emulator, rig.process, rig.probe
     listener = Listener(broker, f"{BASE}/modem/response/#")
     try:
         for n in range(200):
@@ -304,9 +304,7 @@ def test_two_hundred_requests_across_a_crash_are_each_answered_once(
 
         process.start()
         wait_until(lambda: all(listener.count(n) for n in range(200)), 180, "every answer")
-        marker = json.dumps({"transaction": "marker"})
-        listener.client.publish(f"{BASE}/modem/request/modem/status", marker, qos=1)
-        listener.wait_for(lambda m: m.get("transaction") == "marker", 60)
+        listener.drain()
         assert {n: listener.count(n) for n in range(200)} == dict.fromkeys(range(200), 1)
         assert all(m["status"] == "ok" for m in listener.messages), [
             m for m in listener.messages if m["status"] != "ok"
@@ -316,17 +314,12 @@ def test_two_hundred_requests_across_a_crash_are_each_answered_once(
 
 
 def test_a_redelivery_of_a_journaled_request_is_not_run_twice(
-    tmp_path: Path,
-    emulator_factory: Callable[..., Emulator],
-    broker: Mosquitto,
-    probe_factory: Callable[..., MqttProbe],
-    bridge_process: ProcessFactory,
+    tmp_path: Path, broker: Mosquitto, crash_rig: Callable[..., CrashRig]
 ) -> None:
     """The bridge journaled a request and died before its PUBACK: the broker delivers it
     again to the restarted bridge, which answers it once."""
-    emulator = emulator_factory()
-    config = bridge_config(tmp_path, broker, emulator)
-    client_id = re.search(r'client_id = "([^"]+)"', config.read_text())
+    rig = crash_rig(start=False)
+    client_id = re.search(r'client_id = "([^"]+)"', rig.config.read_text())
     assert client_id is not None
     # the first run, cut short: receive, journal, die without the PUBACK
     received: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
@@ -371,32 +364,20 @@ def test_a_redelivery_of_a_journaled_request_is_not_run_twice(
         assert sock is not None
         sock.close()  # no DISCONNECT, no PUBACK: the broker keeps the message in flight
 
-        probe = probe_factory(broker)
-        probe.subscribe(f"{BASE}/modem/state")
-        started(process := bridge_process(config, tmp_path / "state"), probe)
+        rig.start()
         listener.wait_for(lambda m: m.get("transaction") == "again", 60)
-        marker = json.dumps({"transaction": "marker"})
-        listener.client.publish(f"{BASE}/modem/request/modem/status", marker, qos=1)
-        listener.wait_for(lambda m: m.get("transaction") == "marker", 60)
+        listener.drain()
         assert listener.count("again") == 1
-        assert "redelivered: not run again" in process.output()
+        assert "redelivered: not run again" in rig.process.output()
     finally:
         listener.close()
 
 
 def test_sigterm_answers_cancelled_and_journals_the_answers(
-    tmp_path: Path,
-    emulator_factory: Callable[..., Emulator],
-    broker: Mosquitto,
-    probe_factory: Callable[..., MqttProbe],
-    bridge_process: ProcessFactory,
+    crash_rig: Callable[..., CrashRig],
 ) -> None:
-    emulator = emulator_factory()
-    config = bridge_config(tmp_path, broker, emulator, modem="allow_raw_at = true")
-    process = bridge_process(config, tmp_path / "state")
-    probe = probe_factory(broker)
-    probe.subscribe(f"{BASE}/#")
-    started(process, probe)
+    rig = crash_rig(modem="allow_raw_at = true")
+    emulator, process, probe = rig.emulator, rig.process, rig.probe
     probe.wait_for(f"{BASE}/modem/status", timeout=20)  # the first refresh is done
     emulator.faults.throttle(2)  # the first request outlives the 10 s shutdown grace
     asked = sent_commands(emulator, "AT+CGMR")
@@ -416,6 +397,6 @@ def test_sigterm_answers_cancelled_and_journals_the_answers(
     assert process.journal("SELECT state FROM requests") == [("acknowledged",)] * 3
 
     emulator.faults.throttle(None)
-    started(process, probe)  # the next start has nothing to answer again
+    rig.start()  # the next start has nothing to answer again
     assert drain(probe, "modem/at", "after") == []
     assert "left unanswered" not in process.output()
