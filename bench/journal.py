@@ -1,7 +1,8 @@
-"""What the request journal costs one request: all its writes (received, running, the
-side effect's mark, answered with the response, acknowledged), each a committed
-transaction, on a real state_dir on disk. Beside it, in the same run: the same writes
-to an in-memory SQLite journal (the cost of SQLite itself, without the file), and the
+"""What the request journal costs one request: all its writes (received, running,
+answered with the response, acknowledged; for an action with side effects also the
+mark before its committing command, synced even against a power cut), each a committed
+transaction, on a real state_dir on disk. Beside them, in the same run: the same
+writes to an in-memory SQLite journal (SQLite's own cost, without the file), and the
 router's own work on the same request (parse, validate, build and encode the response).
 
 Prints one JSON object. Target: the journal's p50 on disk < 1 ms.
@@ -17,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bridge.journal import Journal
 from bridge.mqtt.envelope import parse_body, response, validate
@@ -32,16 +34,19 @@ REQUEST = json.dumps(
     }
 ).encode()
 RESPONSE = {"attachments": 0, "recipients": 2}
+TARGET_P50_MS = 1.0
+ON_DISK = ("journal_on_disk", "journal_on_disk_side_effects")
 
 
-def one_request(journal: Journal, n: int) -> None:
+def one_request(journal: Journal, n: int, side_effects: bool) -> None:
     """Every write one request makes, in the order the bridge makes them."""
     entry = journal.admit(
         TOPIC, REQUEST, response_topic=None, correlation=None, mid=n % 65535 + 1, dup=False
     )
     assert entry
     journal.running(entry)
-    journal.committed(entry)
+    if side_effects:
+        journal.committed(entry)
     reply = json.dumps(response(n, dict(RESPONSE), None)).encode()
     journal.answered(entry, "sim5360/modem/response/smtp/send", reply)
     journal.delivered(entry)
@@ -86,20 +91,25 @@ def main() -> None:
         assert on_disk.path is not None, "the journal fell back to memory"
         in_memory = Journal.in_memory()
         router_work(0)  # imports and model building out of the measurement
-        results = {
+        results: dict[str, Any] = {
             "requests": args.requests,
-            "writes_per_request": 5,
             "state_dir": str(folder.resolve()),
-            "journal_on_disk": timed(args.requests, lambda n: one_request(on_disk, n)),
-            "baseline_journal_in_memory": timed(args.requests, lambda n: one_request(in_memory, n)),
+            "journal_on_disk": timed(args.requests, lambda n: one_request(on_disk, n, False)),
+            "journal_on_disk_side_effects": timed(
+                args.requests, lambda n: one_request(on_disk, n, True)
+            ),
+            "baseline_journal_in_memory": timed(
+                args.requests, lambda n: one_request(in_memory, n, False)
+            ),
             "baseline_router_work": timed(args.requests, router_work),
         }
         on_disk.close()
     finally:
         if args.state_dir is None:
             shutil.rmtree(folder, ignore_errors=True)
-    results["target_p50_ms"] = 1.0
-    results["target_met"] = results["journal_on_disk"]["p50_ms"] < 1.0
+    worst = max(results[key]["p50_ms"] for key in ON_DISK)
+    results["target_p50_ms"] = TARGET_P50_MS
+    results["target_met"] = worst < TARGET_P50_MS
     print(json.dumps(results, indent=2))
 
 

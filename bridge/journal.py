@@ -156,8 +156,19 @@ class Journal:
         )
 
     def committed(self, entry: int) -> None:
-        """Its first side-effecting AT command is about to go out (written first)."""
-        self._update("UPDATE requests SET committed = 1 WHERE id = ? AND committed = 0", (entry,))
+        """Its first side-effecting AT command is about to go out. This one write is
+        synced (synchronous=FULL) even against a power cut: a lost mark would make a
+        restart say an e-mail did not go out when it may have."""
+        with self._lock:
+            try:
+                self._db.execute("PRAGMA synchronous=FULL")
+                try:
+                    with self._db:
+                        self._db.execute("UPDATE requests SET committed = 1 WHERE id = ?", (entry,))
+                finally:
+                    self._db.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.Error as exc:
+                self._failed(exc)
 
     def answered(self, entry: int, reply_topic: str, reply: bytes) -> None:
         """The response is handed to the broker connection (not yet acknowledged)."""
