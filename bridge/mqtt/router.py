@@ -156,12 +156,18 @@ class Router:
         if crashed is not None and action.has_side_effects(request):
             self.answer(target, interrupted(crashed.may_have_happened(action.commits_on)), None)
             return
+        self._submit(target, owner, action, request)
+
+    def _submit(self, target: ReplyTarget, owner: str, action: Action, request: Request) -> None:
+        """Queue the job on a modem's worker; it answers `target` when it ends."""
         worker = self._pick_worker(owner)
         if worker is None:
             self.answer(target, ServiceError(MODEM_OFFLINE, "no modem can take the job"), None)
             return
-        modem_id = worker.modem.id
-        reporter = ProgressReporter(lambda msg: self._send(target.progress_topic, msg), transaction)
+        modem_id, entry = worker.modem.id, target.entry
+        reporter = ProgressReporter(
+            lambda msg: self._send(target.progress_topic, msg), target.transaction
+        )
 
         def done(outcome: Outcome) -> None:
             reporter.finish()
@@ -172,7 +178,7 @@ class Router:
             request,
             done,
             progress=reporter,
-            label=f"{modem_id} {key}",
+            label=f"{modem_id} {action.key}",
             on_start=lambda: self.journal.running(entry),
             on_send=self._side_effects_noted(action, request, entry),
         )
