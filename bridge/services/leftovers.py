@@ -21,7 +21,6 @@ log = logging.getLogger("bridge.services")
 
 STOP_TIMEOUT = 10.0
 SETTLE_QUIET = 2.0  # a transfer's blocks follow each other closer than this
-SETTLE_MAX = 600.0  # 1 GB at the module's 1.8 MB/s; the module stops streaming by then
 # in this order: the session's own end before its stack's (seed chapters 3, 4, 7, 8)
 STACK_STOPS = (
     "+SMTPSTOP",
@@ -42,8 +41,9 @@ class LeaveCleanRequest(Request):
 
 def leave_clean(ctx: ServiceContext, request: LeaveCleanRequest) -> dict[str, Any]:
     """Send every stop; `stopped` lists those that found something to stop."""
-    if request.settle and not ctx.modem.engine.wait_quiet(SETTLE_QUIET, SETTLE_MAX):
-        log.warning("modem %s: still talking after %.0f s; going on", ctx.modem.id, SETTLE_MAX)
+    bound = ctx.modem_settings.request_timeout  # no longer than the request itself had
+    if request.settle and not ctx.modem.engine.wait_quiet(SETTLE_QUIET, bound):
+        log.warning("modem %s: still talking after %.0f s; going on", ctx.modem.id, bound)
     stopped: list[str] = []
     for name in STACK_STOPS:
         exchange = Exchange(at.execute(name), timeout=STOP_TIMEOUT, name=f"AT{name}")

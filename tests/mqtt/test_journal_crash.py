@@ -400,3 +400,34 @@ def test_sigterm_answers_cancelled_and_journals_the_answers(
     rig.start()  # the next start has nothing to answer again
     assert drain(probe, "modem/at", "after") == []
     assert "left unanswered" not in process.output()
+
+
+def test_a_response_journaled_while_the_broker_was_down_is_published_after_a_crash(
+    broker: Mosquitto, crash_rig: Callable[..., CrashRig]
+) -> None:
+    """Answered with no broker to take it, then killed: paho's queue died with the
+    process, the journal did not; the next start publishes it, once."""
+    rig = crash_rig(modem="allow_raw_at = true")
+    emulator, process, probe = rig.emulator, rig.process, rig.probe
+    probe.wait_for(f"{BASE}/modem/status", timeout=20)  # the first refresh is done
+    listener = Listener(broker, f"{BASE}/modem/response/#")
+    try:
+        emulator.faults.throttle(10)  # AT+CGMR's answer now takes seconds
+        asked = sent_commands(emulator, "AT+CGMR")
+        request = {"command": "AT+CGMR", "timeout": 60, "transaction": "orphan"}
+        probe.publish(f"{BASE}/modem/request/modem/at", request)
+        wait_until(lambda: sent_commands(emulator, "AT+CGMR") > asked, 20, "the request to run")
+        broker.halt()
+        process.wait_journal("SELECT state FROM requests", lambda r: r == [("answered",)], 60)
+        process.kill()
+        emulator.faults.throttle(None)
+        broker.start()
+        process.start()
+        listener.wait_for(lambda m: m.get("transaction") == "orphan", 60)
+        listener.drain()
+        assert listener.count("orphan") == 1
+        reply = next(m for m in listener.messages if m.get("transaction") == "orphan")
+        assert reply["status"] == "ok", reply
+        assert "1 response(s) published again" in process.output()
+    finally:
+        listener.close()
