@@ -150,6 +150,10 @@ def smtp_rig(crash_rig: Callable[..., CrashRig], server: SmtpTestServer) -> Cras
     return crash_rig(hosts={SMTP_HOST: LOOPBACK}, smtp=smtp)
 
 
+def transaction_is(transaction: object) -> Callable[[Any], bool]:
+    return lambda payload: bool(payload["transaction"] == transaction)
+
+
 def sent_commands(emulator: Emulator, name: str) -> int:
     return sum(1 for line in list(emulator.command_log) if line.upper().startswith(name))
 
@@ -389,9 +393,7 @@ def test_sigterm_answers_cancelled_and_journals_the_answers(
     wait_until(lambda: sent_commands(emulator, "AT+CGMR") > asked, 10, "the first to run")
     assert process.terminate() == 0
     for n in range(3):
-        reply = probe.wait_for(
-            f"{BASE}/modem/response/modem/at", lambda p, n=n: p["transaction"] == n, 30
-        )
+        reply = probe.wait_for(f"{BASE}/modem/response/modem/at", transaction_is(n), 30)
         assert reply["error"]["code"] == "cancelled"
     # every answer is in the journal, and the broker acknowledged each before the exit
     assert process.journal("SELECT state FROM requests") == [("acknowledged",)] * 3
