@@ -28,6 +28,7 @@ bench: deps venv
 	$(PY) bench/parser.py
 	$(PY) bench/engine.py --idle $(IDLE)
 	$(PY) bench/latency.py
+	$(PY) bench/journal.py
 
 # The wheel and sdist the add-on's Dockerfile and `pip install sim5360-bridge` install.
 DIST := dist

@@ -9,6 +9,7 @@ import json
 import logging
 import signal
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -16,6 +17,7 @@ from bridge import __version__
 from bridge.config import ConfigError, Settings, load_settings
 from bridge.files import FilesArea
 from bridge.health import heartbeat_path
+from bridge.journal import Journal
 from bridge.log import configure_logging, redact
 from bridge.mainloop import MainLoop
 from bridge.modem import Modem, ModemOptions
@@ -23,6 +25,7 @@ from bridge.mqtt.discovery import Discovery, mail_topic, polling_on
 from bridge.mqtt.face import ModemFace, now_iso
 from bridge.mqtt.link import Inbound, MqttLink
 from bridge.mqtt.notify import Commands
+from bridge.mqtt.recovery import recover
 from bridge.mqtt.router import Router
 from bridge.mqtt.topics import Topics
 from bridge.sdnotify import Notifier
@@ -55,12 +58,14 @@ class Bridge:
             self.modems[ms.id] = modem
             self.workers[ms.id] = ModemWorker(modem, settings, ms, files)
         secrets = settings.secret_values
+        self.journal = Journal.open(settings.files.state_dir)
         self.link = MqttLink(
             settings.mqtt,
             will_topic=self.topics.bridge_state,
             will_payload=OFFLINE,
             subscriptions=self._subscriptions,
             on_connected=self._connected,
+            on_published=lambda mid: self.router.deliveries.acknowledged(mid),
         )
         self.faces = {
             ms.id: ModemFace(
@@ -84,6 +89,7 @@ class Bridge:
             self.workers,
             request_limit=limit,
             secrets=secrets,
+            journal=self.journal,
             other=self._other,
         )
         # Home Assistant: discovery configs, and its notify/button command topics
@@ -163,6 +169,7 @@ class Bridge:
             self.faces[modem_id].start()
         for poller in self.pollers:
             poller.start()
+        recover(self.journal, self.router, self.workers)  # before any new request
         self.router.start()
         self.link.start()
 
@@ -188,10 +195,18 @@ class Bridge:
         info = self.link.publish(self.topics.bridge_state, OFFLINE, retain=True)
         if self.link.connected.is_set():
             info.wait_for_publish(timeout=5)  # the will is not sent on a clean disconnect
+            self._await_responses(timeout=5)
         self.router.join(timeout=2)
         if self.discovery is not None:
             self.discovery.stop()
         self.link.stop()
+        self.journal.close()
+
+    def _await_responses(self, timeout: float) -> None:
+        """Until the broker has every response (else the next start sends it again)."""
+        give_up = time.monotonic() + timeout
+        while self.journal.pending_responses() and time.monotonic() < give_up:
+            time.sleep(0.02)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

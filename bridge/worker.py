@@ -19,7 +19,7 @@ from typing import Any
 
 from bridge.config import ModemSettings, Settings
 from bridge.files import FilesArea
-from bridge.modem import Modem, ModemError
+from bridge.modem import Exchange, Modem, ModemError
 from bridge.services.base import Action, ProgressFn, Request, ServiceContext
 from bridge.services.errors import CANCELLED, MODEM_ERROR, ServiceError, from_modem
 
@@ -37,6 +37,9 @@ class Job:
     progress: ProgressFn = lambda stage, done, total: None
     cancelled: threading.Event = field(default_factory=threading.Event)
     label: str = ""
+    # the request journal's hooks: the worker took the job; a command is about to go out
+    on_start: Callable[[], None] = lambda: None
+    on_send: Callable[[Exchange], None] | None = None
 
     def finish(self, outcome: Outcome) -> None:
         try:
@@ -98,6 +101,7 @@ class _Lane:
                 return
             self.current, self.since = job, time.monotonic()
             try:
+                job.on_start()
                 job.finish(self._run(job))
             finally:
                 self.current, self.since = None, None
@@ -180,6 +184,7 @@ class ModemWorker:
             progress=job.progress,
             cancelled=job.cancelled,
             started=time.monotonic(),
+            on_send=job.on_send,
         )
         try:
             return job.action.run(ctx, job.request)

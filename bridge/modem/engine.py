@@ -324,6 +324,11 @@ class Engine:
                 return
         raise ModemError(TIMEOUT, "the module does not answer")
 
+    def wait_quiet(self, quiet: float, bound: float) -> bool:
+        """True once the module has said nothing for `quiet` seconds (False after
+        `bound`): how the end of a transfer nobody waits for any more is seen."""
+        return self._wait_quiet(quiet, bound)
+
     def _wait_quiet(self, quiet: float, bound: float) -> bool:
         give_up = time.monotonic() + bound
         while time.monotonic() < give_up:

@@ -171,6 +171,10 @@ class Modem:
         with self.engine.urc_waiter(predicate) as waiter:
             yield waiter
 
+    def wait_quiet(self, quiet: float, bound: float) -> bool:
+        """True once the module has said nothing for `quiet` s: a transfer has ended."""
+        return self.engine.wait_quiet(quiet, bound)
+
     def restart(self, timeout: float) -> None:
         """Reset the module (AT+CRESET) and wait until it is online again."""
         self.engine.expecting_reboot = True

@@ -1,8 +1,10 @@
 """The broker connection (paho-mqtt 2.x): will, persistent session, reconnects.
 
 paho's callbacks run on its network thread holding its locks: here they only put
-messages on a queue and renew subscriptions; an exception in one is logged, never
-allowed to end the loop.
+messages on a queue, renew subscriptions and tell the journal of an acknowledged
+response; an exception in one is logged, never allowed to end the loop.
+
+Received messages are acknowledged by hand (`ack`), once the router has journaled them.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ class Inbound:
     payload: bytes
     response_topic: str | None
     correlation_data: bytes | None
+    mid: int = 0  # the broker's packet id; 0 for a message the bridge made itself
+    qos: int = 0
+    dup: bool = False  # the broker says it sent this before
 
 
 def _guarded(fn: Callable[..., None]) -> Callable[..., None]:
@@ -68,12 +73,15 @@ class MqttLink:
         will_payload: bytes,
         subscriptions: Callable[[], list[tuple[str, int]]],
         on_connected: Callable[[], None],
+        on_published: Callable[[int], None] = lambda mid: None,
     ) -> None:
+        """`on_published(mid)`: the broker acknowledged a QoS 1 publish (paho's thread)."""
         self.settings = settings
         self.inbox: queue.Queue[Inbound] = queue.Queue()
         self.connected = threading.Event()
         self._subscriptions = subscriptions
         self._on_connected = on_connected
+        self._on_published = on_published
         v5 = settings.protocol == 5
         self.v5 = v5
         self.client = mqtt.Client(
@@ -81,6 +89,7 @@ class MqttLink:
             client_id=settings.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
             clean_session=None if v5 else False,
+            manual_ack=True,
         )
         apply_credentials(self.client, settings)
         self.client.will_set(will_topic, will_payload, qos=1, retain=True)
@@ -88,6 +97,7 @@ class MqttLink:
         self.client.on_connect = _guarded(self._connected)
         self.client.on_disconnect = _guarded(self._disconnected)
         self.client.on_message = _guarded(self._message)
+        self.client.on_publish = _guarded(self._published)
         self.client.enable_logger(logging.getLogger("paho"))
         # before CONNECT is written, on every (re)connect: paho opens a new socket each time
         self.client.on_socket_open = lambda client, userdata, sock: disable_nagle(sock)
@@ -126,6 +136,11 @@ class MqttLink:
             properties.CorrelationData = correlation_data
         return self.client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
 
+    def ack(self, message: Inbound) -> None:
+        """The PUBACK for `message`: the broker forgets it (call once it is journaled)."""
+        if message.mid and message.qos:
+            self.client.ack(message.mid, message.qos)
+
     # -- paho callbacks: network thread, enqueue only ---------------------------------
 
     def _connected(
@@ -158,5 +173,13 @@ class MqttLink:
                 payload=bytes(message.payload),
                 response_topic=getattr(props, "ResponseTopic", None) if props else None,
                 correlation_data=getattr(props, "CorrelationData", None) if props else None,
+                mid=message.mid,
+                qos=message.qos,
+                dup=bool(message.dup),
             )
         )
+
+    def _published(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any
+    ) -> None:
+        self._on_published(mid)

@@ -1,7 +1,9 @@
 """Requests from the broker to the modems' workers, and their answers back.
 
 Every request gets exactly one response, on `<base>/<owner>/response/<service>/<action>`
-or the MQTT 5 Response Topic with its Correlation Data.
+or the MQTT 5 Response Topic with its Correlation Data. Each is journaled before its
+PUBACK and its response journaled before it is published (bridge/journal.py), so that a
+crash loses neither; a redelivery the journal recognises is acknowledged, not run.
 """
 
 from __future__ import annotations
@@ -14,14 +16,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.journal import Entry, Journal
 from bridge.log import redact
+from bridge.modem import Exchange
 from bridge.mqtt.envelope import Transaction, parse_body, response, validate
 from bridge.mqtt.link import Inbound, MqttLink
 from bridge.mqtt.progress import ProgressReporter
 from bridge.mqtt.topics import Topics
-from bridge.services.base import Action
+from bridge.services.base import Action, Request
 from bridge.services.errors import (
     CANCELLED,
+    INTERRUPTED,
     MODEM_OFFLINE,
     QUEUE_FULL,
     UNKNOWN_ACTION,
@@ -41,6 +46,7 @@ class ReplyTarget:
     correlation_data: bytes | None
     transaction: Transaction
     pooled: bool  # a pool job: the response names the modem that served it
+    entry: int = 0  # its request journal entry; 0: not journaled
 
 
 class Router:
@@ -55,6 +61,7 @@ class Router:
         *,
         request_limit: int,
         secrets: Callable[[], tuple[str, ...]],
+        journal: Journal,
         other: Callable[[Inbound], None] | None = None,
     ) -> None:
         self.link = link
@@ -64,6 +71,8 @@ class Router:
         self.request_limit = request_limit
         self._secrets = secrets
         self._other = other
+        self.journal = journal
+        self.deliveries = Deliveries(journal)
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="mqtt-router", daemon=True)
 
@@ -92,12 +101,32 @@ class Router:
                 self.handle(message)
             except Exception:
                 log.exception("handling a message on %s failed", message.topic)
+            finally:
+                self.link.ack(message)  # journaled by now (or not ours to journal)
+            if self.journal.prune_due():
+                self.journal.prune()
 
     def handle(self, message: Inbound) -> None:
-        parsed = self.topics.parse_request(message.topic)
-        if parsed is None:
+        if self.topics.parse_request(message.topic) is None:
             if self._other is not None:
                 self._other(message)
+            return
+        entry = self.journal.admit(
+            message.topic,
+            message.payload,
+            response_topic=message.response_topic,
+            correlation=message.correlation_data,
+            mid=message.mid,
+            dup=message.dup,
+        )
+        if entry is not None:
+            self.serve(message, entry)
+
+    def serve(self, message: Inbound, entry: int, crashed: Entry | None = None) -> None:
+        """Answer or queue a journaled request. `crashed`: its entry as a crash left it;
+        then an action with side effects is answered `interrupted`, not run again."""
+        parsed = self.topics.parse_request(message.topic)
+        if parsed is None:
             return
         owner, key = parsed
         body, transaction, error = parse_body(message.payload, self.request_limit)
@@ -107,6 +136,7 @@ class Router:
             correlation_data=message.correlation_data,
             transaction=transaction,
             pooled=owner == JOBS,
+            entry=entry,
         )
         if error is not None or body is None:
             self.answer(target, error or ServiceError("invalid_json", "empty"), None)
@@ -123,18 +153,35 @@ class Router:
         except ServiceError as exc:
             self.answer(target, exc, None)
             return
+        if crashed is not None and action.has_side_effects(request):
+            self.answer(target, interrupted(crashed.may_have_happened(action.commits_on)), None)
+            return
+        self._submit(target, owner, action, request)
+
+    def _submit(self, target: ReplyTarget, owner: str, action: Action, request: Request) -> None:
+        """Queue the job on a modem's worker; it answers `target` when it ends."""
         worker = self._pick_worker(owner)
         if worker is None:
             self.answer(target, ServiceError(MODEM_OFFLINE, "no modem can take the job"), None)
             return
-        modem_id = worker.modem.id
-        reporter = ProgressReporter(lambda msg: self._send(target.progress_topic, msg), transaction)
+        modem_id, entry = worker.modem.id, target.entry
+        reporter = ProgressReporter(
+            lambda msg: self._send(target.progress_topic, msg), target.transaction
+        )
 
         def done(outcome: Outcome) -> None:
             reporter.finish()
             self.answer(target, outcome, modem_id)
 
-        job = Job(action, request, done, progress=reporter, label=f"{modem_id} {key}")
+        job = Job(
+            action,
+            request,
+            done,
+            progress=reporter,
+            label=f"{modem_id} {action.key}",
+            on_start=lambda: self.journal.running(entry),
+            on_send=self._side_effects_noted(action, request, entry),
+        )
         if not worker.submit(job):
             self.answer(
                 target, ServiceError(QUEUE_FULL, f"modem {modem_id}'s queue is full"), modem_id
@@ -149,10 +196,83 @@ class Router:
                 return worker
         return online[0] if online else None
 
+    def _side_effects_noted(
+        self, action: Action, request: Request, entry: int
+    ) -> Callable[[Exchange], None] | None:
+        """The hook that journals the first command that may carry out the effect."""
+        if not entry or not action.has_side_effects(request):
+            return None
+        noted = threading.Event()
+
+        def on_send(exchange: Exchange) -> None:
+            if not noted.is_set() and action.commits(exchange):
+                self.journal.committed(entry)  # before the command goes out
+                noted.set()
+
+        return on_send
+
     def answer(self, target: ReplyTarget, outcome: Outcome, modem: str | None) -> None:
+        """Journal the response, then publish it: a crash between the two publishes it
+        at the next start rather than losing it."""
         payload = response(target.transaction, outcome, modem if target.pooled else None)
-        self._send(target.topic, payload, target.correlation_data)
+        data = self._encode(payload)
+        if target.entry:
+            self.journal.answered(target.entry, target.topic, data)
+        self.deliver(target.entry, target.topic, data, target.correlation_data)
+
+    def deliver(self, entry: int, topic: str, data: bytes, correlation: bytes | None) -> None:
+        """Publish a journaled response; the journal hears when the broker has it."""
+        info = self.link.publish(topic, data, qos=1, correlation_data=correlation)
+        if entry:
+            self.deliveries.sent(info.mid, entry)
+
+    def _encode(self, payload: dict[str, Any]) -> bytes:
+        return json.dumps(redact(payload, self._secrets())).encode()
 
     def _send(self, topic: str, payload: dict[str, Any], correlation: bytes | None = None) -> None:
-        clean = redact(payload, self._secrets())
-        self.link.publish(topic, json.dumps(clean).encode(), qos=1, correlation_data=correlation)
+        self.link.publish(topic, self._encode(payload), qos=1, correlation_data=correlation)
+
+
+def interrupted(may_have_happened: bool) -> ServiceError:
+    return ServiceError(
+        INTERRUPTED,
+        "the bridge stopped while this request was pending; it is not run again"
+        + (": it may have been carried out" if may_have_happened else ""),
+        {"may_have_happened": may_have_happened},
+    )
+
+
+class Deliveries:
+    """Which published response (by paho's message id) belongs to which journal entry,
+    so that the broker's PUBACK marks it delivered. paho may report the PUBACK before
+    `publish()` has returned the id to us, so early ones are remembered a while (the
+    ids of other publishes too, hence the bound)."""
+
+    EARLY_KEPT = 4096
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+        self._lock = threading.Lock()  # never held while calling paho
+        self._entries: dict[int, int] = {}
+        self._early: dict[int, None] = {}
+
+    def sent(self, mid: int, entry: int) -> None:
+        with self._lock:
+            early = mid in self._early
+            if early:
+                del self._early[mid]
+            else:
+                self._entries[mid] = entry
+        if early:
+            self._journal.delivered(entry)
+
+    def acknowledged(self, mid: int) -> None:
+        """paho's network thread: the broker has the message `mid`."""
+        with self._lock:
+            entry = self._entries.pop(mid, None)
+            if entry is None:
+                self._early[mid] = None
+                if len(self._early) > self.EARLY_KEPT:
+                    del self._early[next(iter(self._early))]
+                return
+        self._journal.delivered(entry)

@@ -69,6 +69,8 @@ class ModemPort(Protocol):
 
     def restart(self, timeout: float) -> None: ...
 
+    def wait_quiet(self, quiet: float, bound: float) -> bool: ...
+
 
 @dataclass
 class ServiceContext:
@@ -84,6 +86,8 @@ class ServiceContext:
     cancelled: threading.Event
     started: float  # time.monotonic() when the worker took the job
     online_wait: float | None = None  # None: what is left of request_timeout
+    # told of every command before it goes out (the request journal notes side effects)
+    on_send: Callable[[Exchange], None] | None = None
 
     @property
     def modem_id(self) -> str:
@@ -112,6 +116,8 @@ class ServiceContext:
         if self.cancelled.is_set():
             raise ServiceError(CANCELLED, "the request was cancelled")
         wait = self.time_left() if self.online_wait is None else self.online_wait
+        if self.on_send is not None:
+            self.on_send(exchange)
         try:
             return self.modem.run(exchange, wait_online=wait)
         except ModemError as exc:
@@ -171,6 +177,10 @@ class ServiceContext:
         """An event on `<base>/<modem>/event` (new_mail)."""
         self.modem.emit_event(event_type, **fields)
 
+    def wait_quiet(self, quiet: float, bound: float) -> bool:
+        """True once the module has been silent for `quiet` s (False after `bound`)."""
+        return self.modem.wait_quiet(quiet, bound)
+
     def restart(self, timeout: float) -> None:
         """Reset the module and wait until it is online again."""
         try:
@@ -183,29 +193,66 @@ RequestT = TypeVar("RequestT", bound=Request)
 ActionFn = Callable[[ServiceContext, Any], dict[str, Any]]
 
 
+SideEffects = bool | Callable[[Any], bool]
+"""Whether an action changes anything outside the bridge: a constant, or a function of
+the request when that decides (http/request: POST does, GET does not)."""
+
+
 @dataclass(frozen=True)
 class Action:
     """`immediate`: a short control action (a stop) that must not wait behind the
-    long request it acts on; it runs in its own lane of the modem's worker."""
+    long request it acts on; it runs in its own lane of the modem's worker.
+
+    `side_effects` decides what a restart does with a request a crash left unanswered:
+    one without is run again, one with is answered `interrupted`. `commits_on` names
+    the AT commands (`AT+SMTPSEND`) after whose sending the effect may have happened;
+    empty, the effect may have happened as soon as the request ran."""
 
     service: str
     name: str
     model: type[Request]
     run: ActionFn
     immediate: bool = False
+    side_effects: SideEffects = True
+    commits_on: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
         return f"{self.service}/{self.name}"
+
+    def has_side_effects(self, request: Request) -> bool:
+        if isinstance(self.side_effects, bool):
+            return self.side_effects
+        return self.side_effects(request)
+
+    def commits(self, exchange: Exchange) -> bool:
+        """Whether sending `exchange` may carry out this action's effect."""
+        return command_name(exchange.command) in self.commits_on
+
+
+def command_name(command: bytes) -> str:
+    """`AT+SMTPSEND` of b"AT+SMTPSEND\r", `AT+CFTPPUT` of b'AT+CFTPPUT="/a"\r'; a read
+    (`AT+X?`) or test (`AT+X=?`) form keeps its `?` and so names no command to commit."""
+    head = command.split(b"\r", 1)[0].strip()
+    if head.endswith(b"?"):
+        return head.decode("ascii", "replace").upper()
+    return head.split(b"=", 1)[0].decode("ascii", "replace").upper()
 
 
 REGISTRY: dict[str, Action] = {}
 
 
 def action(
-    service: str, name: str, model: type[RequestT], *, immediate: bool = False
+    service: str,
+    name: str,
+    model: type[RequestT],
+    *,
+    side_effects: SideEffects,
+    commits_on: tuple[str, ...],
+    immediate: bool = False,
 ) -> Callable[[Callable[[ServiceContext, RequestT], dict[str, Any]]], Callable[..., Any]]:
-    """Register `fn` as `<service>/<name>` taking `model` (see Action for `immediate`)."""
+    """Register `fn` as `<service>/<name>` taking `model`. Every action must say whether
+    it has side effects and which commands commit them (see Action)."""
 
     def register(
         fn: Callable[[ServiceContext, RequestT], dict[str, Any]],
@@ -213,7 +260,9 @@ def action(
         key = f"{service}/{name}"
         if key in REGISTRY:
             raise RuntimeError(f"action {key} registered twice")
-        REGISTRY[key] = Action(service, name, model, fn, immediate)
+        if side_effects is False and commits_on:
+            raise RuntimeError(f"action {key}: commits_on without side effects")
+        REGISTRY[key] = Action(service, name, model, fn, immediate, side_effects, commits_on)
         return fn
 
     return register

@@ -18,7 +18,7 @@ class RawAtRequest(Request):
     timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
 
 
-@action("modem", "at", RawAtRequest)
+@action("modem", "at", RawAtRequest, side_effects=True, commits_on=())
 def modem_at(ctx: ServiceContext, request: RawAtRequest) -> dict[str, Any]:
     if not ctx.modem_settings.allow_raw_at:
         raise ServiceError(FORBIDDEN, "raw AT is off (allow_raw_at = false)")
@@ -35,7 +35,7 @@ class RestartRequest(Request):
     timeout: Annotated[float, Field(gt=0, le=600)] = 60.0
 
 
-@action("modem", "restart", RestartRequest)
+@action("modem", "restart", RestartRequest, side_effects=True, commits_on=())
 def modem_restart(ctx: ServiceContext, request: RestartRequest) -> dict[str, Any]:
     ctx.restart(request.timeout)
     return {"state": ctx.state.state.value}

@@ -253,7 +253,7 @@ class EfsListRequest(Request):
     dir: ModuleName = "C:/"
 
 
-@action("efs", "list", EfsListRequest)
+@action("efs", "list", EfsListRequest, side_effects=False, commits_on=())
 def efs_list(ctx: ServiceContext, request: EfsListRequest) -> dict[str, Any]:
     folder = module_path(request.dir, "dir", folder=True)
     return {"dir": folder.text, "entries": [e.as_json() for e in list_dir(ctx, folder)]}
@@ -264,7 +264,7 @@ class EfsUploadRequest(Request):
     name: ModuleName
 
 
-@action("efs", "upload", EfsUploadRequest)
+@action("efs", "upload", EfsUploadRequest, side_effects=True, commits_on=("AT+CFTRANRX",))
 def efs_upload(ctx: ServiceContext, request: EfsUploadRequest) -> dict[str, Any]:
     target = module_path(request.name, "name")
     local = ctx.files.resolve(request.file, field="file")
@@ -285,7 +285,7 @@ class EfsDownloadRequest(Request):
     save_to: LocalPath | None = None
 
 
-@action("efs", "download", EfsDownloadRequest)
+@action("efs", "download", EfsDownloadRequest, side_effects=False, commits_on=())
 def efs_download(ctx: ServiceContext, request: EfsDownloadRequest) -> dict[str, Any]:
     source = module_path(request.name, "name")
     if request.save_to is None:
@@ -324,7 +324,7 @@ class EfsDeleteRequest(Request):
     name: ModuleName
 
 
-@action("efs", "delete", EfsDeleteRequest)
+@action("efs", "delete", EfsDeleteRequest, side_effects=True, commits_on=("AT+FSDEL",))
 def efs_delete(ctx: ServiceContext, request: EfsDeleteRequest) -> dict[str, Any]:
     target = module_path(request.name, "name")
     delete(ctx, target)

@@ -35,6 +35,7 @@ MODEM_OFFLINE = "modem_offline"
 TIMEOUT = "timeout"
 CANCELLED = "cancelled"
 MODEM_ERROR = "modem_error"
+INTERRUPTED = "interrupted"  # a crash stopped it; not run again (bridge/journal.py)
 WHOLE_REQUEST = "(request)"  # the field of a problem with the request as a whole
 
 T = TypeVar("T")

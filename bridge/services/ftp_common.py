@@ -330,14 +330,24 @@ def register_actions(service: str, make: Remote, defaults: Defaults) -> None:
     """ftp/* or ftps/*: the same actions over `make`'s session and commands."""
     actions = _Actions(service, make, defaults)
     simple, module_file = actions.simple, actions.module_file
-    action(service, "list", FtpPathRequest)(actions.list_)
-    action(service, "get", FtpGetRequest)(actions.get)
-    action(service, "put", FtpPutRequest)(actions.put)
-    action(service, "mkdir", FtpPathRequest)(simple(lambda r, p: r.mkdir(p)))
-    action(service, "rmdir", FtpPathRequest)(simple(lambda r, p: r.rmdir(p)))
-    action(service, "delete", FtpPathRequest)(simple(lambda r, p: r.delete(p)))
-    action(service, "get_to_modem", FtpModemFileRequest)(module_file(RemoteFiles.get_to_modem))
-    action(service, "put_from_modem", FtpModemFileRequest)(module_file(RemoteFiles.put_from_modem))
+    cmd = f"AT+C{service.upper()}"  # AT+CFTP or AT+CFTPS: the commands' common head
+
+    def changing(*names: str) -> dict[str, Any]:
+        return {"side_effects": True, "commits_on": tuple(f"{cmd}{n}" for n in names)}
+
+    safe: dict[str, Any] = {"side_effects": False, "commits_on": ()}
+    action(service, "list", FtpPathRequest, **safe)(actions.list_)
+    action(service, "get", FtpGetRequest, **safe)(actions.get)
+    action(service, "put", FtpPutRequest, **changing("PUT"))(actions.put)
+    mkdir, rmdir = changing("MKD"), changing("RMD")
+    action(service, "mkdir", FtpPathRequest, **mkdir)(simple(lambda r, p: r.mkdir(p)))
+    action(service, "rmdir", FtpPathRequest, **rmdir)(simple(lambda r, p: r.rmdir(p)))
+    delete = changing("DELE", "DEL")  # FTPS falls back to the seed's AT+CFTPSDEL
+    action(service, "delete", FtpPathRequest, **delete)(simple(lambda r, p: r.delete(p)))
+    get_to_modem = module_file(RemoteFiles.get_to_modem)
+    put_from_modem = module_file(RemoteFiles.put_from_modem)
+    action(service, "get_to_modem", FtpModemFileRequest, **changing("GETFILE"))(get_to_modem)
+    action(service, "put_from_modem", FtpModemFileRequest, **changing("PUTFILE"))(put_from_modem)
 
 
 def _get_inline(

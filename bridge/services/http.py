@@ -26,7 +26,7 @@ from bridge.modem.exchange import Exchange, Verdict
 from bridge.services.base import ServiceContext, action
 from bridge.services.errors import MODEM_ERROR, ResultCodes, ServiceError, module_error
 from bridge.services.http_message import BodySink, OutgoingRequest, ResponseReader
-from bridge.services.http_models import HttpPlan, HttpRequestRequest, plan
+from bridge.services.http_models import HttpPlan, HttpRequestRequest, changes_something, plan
 from bridge.services.https import https_exchange
 
 REQUEST_LINE = "+CHTTPACT: REQUEST"
@@ -34,7 +34,13 @@ REQUEST_LINE = "+CHTTPACT: REQUEST"
 RESULTS = ResultCodes.table("http")
 
 
-@action("http", "request", HttpRequestRequest)
+@action(
+    "http",
+    "request",
+    HttpRequestRequest,
+    side_effects=changes_something,
+    commits_on=("AT+CHTTPACT", "AT+CHTTPSSEND"),
+)
 def http_request(ctx: ServiceContext, request: HttpRequestRequest) -> dict[str, Any]:
     checked = plan(request, ctx.files)  # before any AT command
     with ExitStack() as stack:

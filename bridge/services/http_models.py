@@ -222,3 +222,11 @@ def _checked_size(size: int, field: str) -> int:
     if size > BODY_MAX:
         raise too_large(field, f"over {BODY_MAX} bytes", BODY_MAX)
     return size
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+def changes_something(request: HttpRequestRequest) -> bool:
+    """GET and HEAD are safe (RFC 9110 9.2.1): a crash may run them again; others not."""
+    return request.method.upper() not in SAFE_METHODS

@@ -75,6 +75,6 @@ class StatusRequest(Request):
     pass
 
 
-@action("modem", "status", StatusRequest)
+@action("modem", "status", StatusRequest, side_effects=False, commits_on=())
 def modem_status(ctx: ServiceContext, request: StatusRequest) -> dict[str, Any]:
     return read_status(ctx)

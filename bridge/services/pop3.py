@@ -65,7 +65,7 @@ def _validated(ctx: ServiceContext, request: Pop3Request) -> Pop3Account:
     return account
 
 
-@action("pop3", "list", Pop3ListRequest)
+@action("pop3", "list", Pop3ListRequest, side_effects=False, commits_on=())
 def pop3_list(ctx: ServiceContext, request: Pop3ListRequest) -> dict[str, Any]:
     with pop3_session(ctx, _validated(ctx, request)) as session:
         listing = session.listing()
@@ -78,7 +78,13 @@ def pop3_list(ctx: ServiceContext, request: Pop3ListRequest) -> dict[str, Any]:
     return {"count": listing.count, "total_size": listing.total_size, "messages": messages}
 
 
-@action("pop3", "get", Pop3GetRequest)
+@action(
+    "pop3",
+    "get",
+    Pop3GetRequest,
+    side_effects=lambda request: request.delete,
+    commits_on=("AT+POP3DEL",),
+)
 def pop3_get(ctx: ServiceContext, request: Pop3GetRequest) -> dict[str, Any]:
     account = _validated(ctx, request)
     target = None if request.save_to is None else ctx.files.for_writing(request.save_to)
@@ -137,7 +143,7 @@ def _spool(target: Path | None) -> Iterator[IO[bytes]]:
             Path(named.name).unlink(missing_ok=True)  # already gone after the rename
 
 
-@action("pop3", "delete", Pop3DeleteRequest)
+@action("pop3", "delete", Pop3DeleteRequest, side_effects=True, commits_on=("AT+POP3DEL",))
 def pop3_delete(ctx: ServiceContext, request: Pop3DeleteRequest) -> dict[str, Any]:
     ids = list(dict.fromkeys(request.ids))
     with pop3_session(ctx, _validated(ctx, request)) as session:
@@ -147,7 +153,7 @@ def pop3_delete(ctx: ServiceContext, request: Pop3DeleteRequest) -> dict[str, An
     return {"deleted": ids}
 
 
-@action("pop3", "check", Pop3CheckRequest)
+@action("pop3", "check", Pop3CheckRequest, side_effects=False, commits_on=())
 def pop3_check(ctx: ServiceContext, request: Pop3CheckRequest) -> dict[str, Any]:
     """One polling round: the mails not announced before, each also announced as a
     `new_mail` event on `<base>/<modem>/event`."""

@@ -175,7 +175,7 @@ def _body_step(mail: Mail) -> Step:
 # -- the action ---------------------------------------------------------------------------
 
 
-@action("smtp", "send", SmtpSendRequest)
+@action("smtp", "send", SmtpSendRequest, side_effects=True, commits_on=("AT+SMTPSEND",))
 def smtp_send(ctx: ServiceContext, request: SmtpSendRequest) -> dict[str, Any]:
     mail = compose(request, ctx.settings, ctx.files)
     steps = settings_script(mail)
@@ -287,7 +287,14 @@ def _remove_staged(ctx: ServiceContext, staged: list[ModulePath]) -> None:
             delete(quiet, path)
 
 
-@action("smtp", "stop", SmtpStopRequest, immediate=True)
+@action(
+    "smtp",
+    "stop",
+    SmtpStopRequest,
+    side_effects=True,
+    commits_on=("AT+SMTPSTOP",),
+    immediate=True,
+)
 def smtp_stop(ctx: ServiceContext, request: SmtpStopRequest) -> dict[str, Any]:
     """`{"stopped": false}` when nothing was being sent (the module answers ERROR).
     Immediate: it runs beside the send it stops, which waits without holding the modem."""

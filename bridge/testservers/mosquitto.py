@@ -101,6 +101,10 @@ class Mosquitto(ManagedServer):
         self._halt()
         shutil.rmtree(self._dir, ignore_errors=True)
 
+    def halt(self) -> None:
+        """Stop the broker but keep its folder: `start()` brings back what it persisted."""
+        self._halt()
+
     def restart(self) -> None:
         """Stop and start again on the same port, keeping what it persisted."""
         self._halt()

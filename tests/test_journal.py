@@ -1,0 +1,249 @@
+"""The request journal on a real file: states, redelivery, housekeeping, damage; and
+what every action declares about its side effects."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+import bridge.journal as journal_module
+from bridge.journal import ACKNOWLEDGED, ANSWERED, RECEIVED, RUNNING, Journal
+from bridge.modem import Exchange
+from bridge.services.base import Request, action, command_name, load_actions
+from bridge.services.ftp_models import FtpGetRequest
+from bridge.services.http_models import HttpRequestRequest
+from bridge.services.pop3 import Pop3GetRequest
+
+TOPIC = "sim5360/modem/request/smtp/send"
+
+
+def admit(journal: Journal, payload: bytes = b"{}", mid: int = 1, dup: bool = False) -> int | None:
+    return journal.admit(
+        TOPIC, payload, response_topic="reply/here", correlation=b"\x01c", mid=mid, dup=dup
+    )
+
+
+def test_a_request_goes_from_received_to_acknowledged(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    entry = admit(journal, b'{"transaction": 1}')
+    assert entry
+    [found] = journal.unfinished()
+    assert (found.topic, found.payload, found.state) == (TOPIC, b'{"transaction": 1}', RECEIVED)
+    assert (found.response_topic, found.correlation, found.committed) == (
+        "reply/here",
+        b"\x01c",
+        False,
+    )
+    journal.running(entry)
+    journal.committed(entry)
+    [found] = journal.unfinished()
+    assert (found.state, found.committed) == (RUNNING, True)
+    journal.answered(entry, "sim5360/modem/response/smtp/send", b'{"status": "ok"}')
+    assert journal.unfinished() == []
+    [unsent] = journal.unsent()
+    assert (unsent.state, unsent.reply) == (ANSWERED, b'{"status": "ok"}')
+    assert journal.pending_responses() == 1
+    journal.delivered(entry)
+    assert journal.unsent() == [] and journal.pending_responses() == 0
+    journal.close()
+    # on disk, in WAL mode, for the next run to read
+    db = sqlite3.connect(tmp_path / "journal.db")
+    assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert db.execute("SELECT state FROM requests").fetchall() == [(ACKNOWLEDGED,)]
+    db.close()
+
+
+def test_the_journal_survives_a_reopen(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    entry = admit(journal)
+    assert entry
+    journal.running(entry)
+    journal.close()
+    again = Journal.open(tmp_path)
+    assert [(e.id, e.state) for e in again.unfinished()] == [(entry, RUNNING)]
+
+
+def test_a_redelivery_is_recognised_and_a_new_identical_request_is_not(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    first = admit(journal, mid=7)
+    assert first
+    assert admit(journal, mid=7, dup=True) is None  # the broker's DUP of it: do not run
+    assert admit(journal, mid=8, dup=True)  # DUP of something never journaled
+    assert admit(journal, mid=7)  # the same payload again, not a DUP: a new request
+    assert len(journal.unfinished()) == 3
+
+
+def test_what_may_have_happened(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    queued, running, sent = (admit(journal, mid=n) for n in (1, 2, 3))
+    assert queued and running and sent
+    journal.running(running)
+    journal.running(sent)
+    journal.committed(sent)
+    by_id = {e.id: e for e in journal.unfinished()}
+    # an action naming its committing commands: only once one was sent
+    assert [by_id[e].may_have_happened(("AT+SMTPSEND",)) for e in (queued, running, sent)] == [
+        False,
+        False,
+        True,
+    ]
+    # an action naming none (modem/at): as soon as it ran
+    assert [by_id[e].may_have_happened(()) for e in (queued, running, sent)] == [
+        False,
+        True,
+        True,
+    ]
+
+
+def test_prune_forgets_after_a_day_and_beyond_the_size_keeping_unfinished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = Journal.open(tmp_path)
+    done = [admit(journal, b"x" * 1000, mid=n) for n in range(10)]
+    for entry in done:
+        assert entry
+        journal.answered(entry, "t", b"y" * 1000)
+        journal.delivered(entry)
+    open_one = admit(journal, b"z" * 1000, mid=99)
+    monkeypatch.setattr(journal_module, "KEEP_BYTES", 5 * 2000 + 1000)
+    assert journal.prune() == 5  # the five oldest finished ones
+    assert [e.id for e in journal.unfinished()] == [open_one]
+    left = journal._entries("state = ?", (ACKNOWLEDGED,))
+    assert [e.id for e in left] == done[5:]
+    assert journal.prune(now=time.time() + 2 * 24 * 3600) == 6  # a day later: all
+    assert journal.unfinished() == []
+
+
+def test_prune_runs_every_so_many_requests(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    for n in range(journal_module.PRUNE_EVERY - 1):
+        admit(journal, mid=n)
+    assert not journal.prune_due()
+    admit(journal, mid=0)
+    assert journal.prune_due()
+    journal.prune()
+    assert not journal.prune_due()
+
+
+def test_a_corrupt_journal_is_moved_aside_and_replaced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    damaged = b"SQLite format 3\x00" + b"\xff" * 4096
+    (tmp_path / "journal.db").write_bytes(damaged)
+    with caplog.at_level(logging.ERROR, logger="bridge.journal"):
+        journal = Journal.open(tmp_path)
+    assert journal.path == tmp_path / "journal.db"
+    [aside] = tmp_path.glob("journal.db.corrupt-*")
+    assert aside.read_bytes() == damaged
+    assert any("moved to" in r.getMessage() for r in caplog.records)
+    assert admit(journal)  # and the fresh one works
+    assert len(journal.unfinished()) == 1
+
+
+def test_an_unusable_state_dir_leaves_a_journal_in_memory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "state"
+    blocker.write_text("a file where the folder should be")
+    with caplog.at_level(logging.ERROR, logger="bridge.journal"):
+        journal = Journal.open(blocker)
+    assert journal.path is None
+    assert any("in memory" in r.getMessage() for r in caplog.records)
+    assert admit(journal)
+
+
+def test_a_failing_write_is_logged_not_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    journal = Journal.open(tmp_path)
+    journal.close()
+    with caplog.at_level(logging.ERROR, logger="bridge.journal"):
+        assert admit(journal) == 0  # still served, just not journaled
+        journal.running(1)
+    assert journal.unfinished() == []
+    assert sum("write failed" in r.getMessage() for r in caplog.records) == 1
+
+
+# -- what the actions declare ----------------------------------------------------------------
+
+# API.md, "Delivery: the request journal": the actions a restart runs again
+SIDE_EFFECT_FREE = {
+    "modem/status",
+    "pop3/list",
+    "pop3/check",
+    "ftp/list",
+    "ftp/get",
+    "ftps/list",
+    "ftps/get",
+    "efs/list",
+    "efs/download",
+}
+
+
+def test_every_action_declares_its_side_effects_as_api_md_lists_them() -> None:
+    actions = load_actions()
+    constant = {k for k, a in actions.items() if isinstance(a.side_effects, bool)}
+    free = {k for k in constant if actions[k].side_effects is False}
+    assert free == SIDE_EFFECT_FREE
+    assert set(actions) - constant == {"http/request", "pop3/get"}
+    for key, act in actions.items():
+        if key not in SIDE_EFFECT_FREE and key not in ("modem/at", "modem/restart"):
+            assert act.commits_on, f"{key} names no command that commits it"
+    http = actions["http/request"]
+    for method, changes in (("GET", False), ("head", False), ("POST", True), ("DELETE", True)):
+        request = HttpRequestRequest(url="http://example.com/", method=method)
+        assert http.has_side_effects(request) is changes, method
+    get = actions["pop3/get"]
+    assert get.has_side_effects(Pop3GetRequest(id=1)) is False
+    assert get.has_side_effects(Pop3GetRequest(id=1, delete=True)) is True
+    assert actions["ftp/get"].has_side_effects(FtpGetRequest(path="/a")) is False
+
+
+def test_commits_on_names_whole_commands() -> None:
+    actions = load_actions()
+    put, send = actions["ftp/put"], actions["smtp/send"]
+    assert put.commits(Exchange(b'AT+CFTPPUT="/a.bin"\r'))
+    assert not put.commits(Exchange(b'AT+CFTPPUTFILE="/a.bin",0\r'))
+    assert not put.commits(Exchange(b'AT+CFTPSERV="ftp.example.com"\r'))
+    assert send.commits(Exchange(b"AT+SMTPSEND\r"))
+    assert not send.commits(Exchange(b"AT+SMTPSEND?\r"))  # asking is not sending
+    assert actions["ftps/put"].commits(Exchange(b'AT+CFTPSPUT="/a",10\r'))
+    assert command_name(b"at+smtpsend\r") == "AT+SMTPSEND"
+
+
+def test_an_action_must_declare_its_side_effects() -> None:
+    class Nothing(Request):
+        pass
+
+    register = action  # a registration without the declaration does not type-check either
+    with pytest.raises(TypeError):
+        register("test", "undeclared", Nothing)  # type: ignore[call-arg]
+    with pytest.raises(RuntimeError, match="commits_on without side effects"):
+        action("test", "confused", Nothing, side_effects=False, commits_on=("AT+X",))(
+            lambda ctx, request: {}
+        )
+
+
+def test_the_bridge_starts_and_serves_with_a_corrupt_journal(  # type: ignore[no-untyped-def]
+    tmp_path: Path, emulator_factory, broker, bridge_factory, probe_factory
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "journal.db").write_bytes(b"not a database at all" * 100)
+    bridge = bridge_factory(broker, emulator_factory())
+    assert list(state.glob("journal.db.corrupt-*"))
+    reply = probe_factory(broker).request("sim5360", "modem/status", {})
+    assert reply["status"] == "ok", reply
+    assert bridge.journal.path == state / "journal.db"
+    deadline = time.monotonic() + 10
+    while bridge.journal.pending_responses():  # until the broker's PUBACK is in
+        assert time.monotonic() < deadline, "the response was never acknowledged"
+        time.sleep(0.01)
+    db = sqlite3.connect(state / "journal.db")
+    rows = db.execute("SELECT topic, state FROM requests").fetchall()
+    db.close()
+    assert rows == [("sim5360/modem/request/modem/status", ACKNOWLEDGED)]
