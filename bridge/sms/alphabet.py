@@ -11,7 +11,10 @@ ESCAPE = 0x1B
 
 def to_septets(text: str) -> bytes | None:
     """One septet per basic character, two (ESC + code) per extension character;
-    None when the text has a character outside both tables."""
+    None when the text has a character outside both tables. A literal ESC is one too:
+    as a septet it would announce an extension character, so the text goes as UCS-2."""
+    if "\x1b" in text:
+        return None
     try:
         return text.encode(CODEC)
     except UnicodeEncodeError:
