@@ -41,6 +41,12 @@ class ReplyTarget:
     correlation_data: bytes | None
     transaction: Transaction
     pooled: bool  # a pool job: the response names the modem that served it
+    key: str = ""  # `<service>/<action>`
+    owner: str = ""  # the modem id, or `jobs`
+
+
+Answered = Callable[[str, str, Transaction, Outcome], None]
+"""(modem, `<service>/<action>`, transaction, outcome): told of every response sent."""
 
 
 class Router:
@@ -56,6 +62,7 @@ class Router:
         request_limit: int,
         secrets: Callable[[], tuple[str, ...]],
         other: Callable[[Inbound], None] | None = None,
+        answered: Answered | None = None,
     ) -> None:
         self.link = link
         self.topics = topics
@@ -64,6 +71,7 @@ class Router:
         self.request_limit = request_limit
         self._secrets = secrets
         self._other = other
+        self._answered = answered
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="mqtt-router", daemon=True)
 
@@ -107,6 +115,8 @@ class Router:
             correlation_data=message.correlation_data,
             transaction=transaction,
             pooled=owner == JOBS,
+            key=key,
+            owner=owner,
         )
         if error is not None or body is None:
             self.answer(target, error or ServiceError("invalid_json", "empty"), None)
@@ -152,6 +162,9 @@ class Router:
     def answer(self, target: ReplyTarget, outcome: Outcome, modem: str | None) -> None:
         payload = response(target.transaction, outcome, modem if target.pooled else None)
         self._send(target.topic, payload, target.correlation_data)
+        served_by = modem or (None if target.pooled else target.owner)
+        if self._answered is not None and served_by:
+            self._answered(served_by, target.key, target.transaction, outcome)
 
     def _send(self, topic: str, payload: dict[str, Any], correlation: bytes | None = None) -> None:
         clean = redact(payload, self._secrets())
