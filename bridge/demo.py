@@ -67,10 +67,17 @@ def _port_free(port: int) -> bool:
 
 
 def _mqtt_port(asked: int | None) -> int | None:
-    """The broker's port: the one asked for (None when it is taken: the caller says so
-    and stops), else 1883 when free, else 0 for any free one."""
+    """The broker's port: the one asked for (None, said on stderr, when it is taken:
+    the demo stops), else 1883 when free, else 0 for any free one."""
     if asked is not None:
-        return asked if _port_free(asked) else None
+        if _port_free(asked):
+            return asked
+        print(
+            f"--mqtt-port {asked}: that port is taken on 127.0.0.1; "
+            "choose another, or leave the option out for 1883 or any free port",
+            file=sys.stderr,
+        )
+        return None
     return DEFAULT_MQTT_PORT if _port_free(DEFAULT_MQTT_PORT) else 0
 
 
@@ -159,13 +166,7 @@ def main(args: argparse.Namespace) -> int:
         )
         return 2
     configure_logging(args.log_level)
-    mqtt_port = _mqtt_port(args.mqtt_port)
-    if mqtt_port is None:
-        print(
-            f"--mqtt-port {args.mqtt_port}: that port is taken on 127.0.0.1; "
-            "choose another, or leave the option out for 1883 or any free port",
-            file=sys.stderr,
-        )
+    if (mqtt_port := _mqtt_port(args.mqtt_port)) is None:
         return 2
     work = args.dir or Path(tempfile.mkdtemp(prefix="sim5360-demo-"))
     work.mkdir(parents=True, exist_ok=True)

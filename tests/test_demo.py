@@ -14,16 +14,8 @@ import time
 from pathlib import Path
 
 from bridge.testservers.net import LOOPBACK, free_port
+from tests.fixtures.homeassistant import ENTITY_KEYS
 from tests.fixtures.mqtt import MqttProbe
-
-# what a Home Assistant pointed at the demo's broker gets: component -> entity keys
-DEMO_ENTITIES = {
-    "binary_sensor": {"online"},
-    "sensor": {"signal", "registration", "operator", "last_email", "last_sms"},
-    "notify": {"email", "sms"},
-    "button": {"check_mail", "restart"},
-    "event": {"event"},
-}
 
 
 class _Broker:
@@ -34,23 +26,11 @@ class _Broker:
 
 def test_demo_runs_and_answers(tmp_path: Path) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIM5360_")}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bridge.cli",
-            "demo",
-            "--dir",
-            str(tmp_path / "demo"),
-            "--mqtt-port",
-            str(port),
-            "--duration",
-            "120",
-        ],
+        _demo(tmp_path, port, duration=120),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env=env,
+        env=_environment(),
         text=True,
     )
     try:
@@ -89,10 +69,21 @@ def test_demo_runs_and_answers(tmp_path: Path) -> None:
             proc.wait(10)
 
 
+def _demo(tmp_path: Path, mqtt_port: int, duration: float) -> list[str]:
+    """The demo's command line, as a user runs it."""
+    demo = [sys.executable, "-m", "bridge.cli", "demo", "--dir", str(tmp_path / "demo")]
+    return [*demo, "--mqtt-port", str(mqtt_port), "--duration", str(duration)]
+
+
+def _environment() -> dict[str, str]:
+    """Without SIM5360_ variables: the demo's own config must be what it runs with."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SIM5360_")}
+
+
 def _check_discovery(probe: MqttProbe) -> None:
-    """The demo publishes Home Assistant's discovery configs, retained, for one device."""
+    """The demo publishes Home Assistant's discovery configs for one device."""
     probe.subscribe("homeassistant/+/+/config")
-    wanted = sum(len(keys) for keys in DEMO_ENTITIES.values())
+    wanted = sum(len(keys) for keys in ENTITY_KEYS.values())
     configs: dict[str, dict[str, object]] = {}
     deadline = time.monotonic() + 30
     while len(configs) < wanted and time.monotonic() < deadline:
@@ -100,13 +91,13 @@ def _check_discovery(probe: MqttProbe) -> None:
             msg = probe.messages.get(timeout=max(0.0, deadline - time.monotonic()))
         except queue.Empty:
             break
-        if msg.retain and msg.payload:
+        if msg.payload:  # retained, or published live while we subscribed
             configs[msg.topic] = json.loads(msg.payload)
     found = {
         (topic.split("/")[1], str(config["unique_id"]).rsplit("_", 1)[-1])
         for topic, config in configs.items()
     }
-    keys = {(c, k.rsplit("_", 1)[-1]) for c, ks in DEMO_ENTITIES.items() for k in ks}
+    keys = {(c, k.rsplit("_", 1)[-1]) for c, ks in ENTITY_KEYS.items() for k in ks}
     assert found == keys, sorted(found ^ keys)
     devices = {json.dumps(c["device"], sort_keys=True) for c in configs.values()}
     assert len(devices) == 1
@@ -118,26 +109,14 @@ def _check_discovery(probe: MqttProbe) -> None:
 
 
 def test_demo_refuses_a_taken_mqtt_port(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIM5360_")}
     with socket.socket() as taken:
         taken.bind((LOOPBACK, 0))
         taken.listen()
         port = taken.getsockname()[1]
         done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bridge.cli",
-                "demo",
-                "--dir",
-                str(tmp_path / "demo"),
-                "--mqtt-port",
-                str(port),
-                "--duration",
-                "5",
-            ],
+            _demo(tmp_path, port, duration=5),
             capture_output=True,
-            env=env,
+            env=_environment(),
             text=True,
             timeout=60,
         )

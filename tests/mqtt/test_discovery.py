@@ -20,7 +20,7 @@ from bridge.mqtt.discovery import STATE_FILE
 from bridge.testservers.mosquitto import Mosquitto
 from bridge.testservers.pop3 import Pop3TestServer
 from bridge.testservers.smtp import SmtpTestServer
-from tests.fixtures.homeassistant import HaBridges
+from tests.fixtures.homeassistant import ENTITY_KEYS, HaBridges
 from tests.fixtures.mqtt import MqttProbe
 from tests.fixtures.pop3 import POP3_PASSWORD
 from tests.services.test_pop3 import POP3_HOST, simple_mail
@@ -28,13 +28,7 @@ from tests.services.test_pop3 import POP3_HOST, simple_mail
 BASE = "sim5360"
 PREFIX = "homeassistant"
 CONFIGS = f"{PREFIX}/+/+/config"
-KEYS = {
-    "binary_sensor": {"online"},
-    "sensor": {"signal", "registration", "operator", "last_email", "last_sms"},
-    "notify": {"email", "sms"},
-    "button": {"check_mail", "restart"},
-    "event": {"event"},
-}
+KEYS = ENTITY_KEYS
 ENTITIES = sum(len(keys) for keys in KEYS.values())
 MEASUREMENTS = ("_signal", "_registration", "_operator")
 # registered by the sms/ussd services, built on another branch (issue of the SMS service)
