@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := mosquitto mosquitto-clients dovecot-pop3d socat
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench deps venv clean dist
+.PHONY: demo test lint typecheck pytest bench deps venv clean dist ha-schemas
 
 demo: deps venv
 	$(VENV)/bin/sim5360-bridge demo
@@ -35,6 +35,15 @@ DIST := dist
 dist: venv
 	rm -rf $(DIST)
 	$(PY) -m build --outdir $(DIST) .
+
+# The discovery configs against Home Assistant's own schemas, in a venv of its own
+# (Home Assistant pins paho-mqtt 1.x; 2024.3 is its last release for Python 3.11).
+HA_VENV := .venv-ha
+ha-schemas: venv
+	test -x $(HA_VENV)/bin/python || python3 -m venv $(HA_VENV)
+	$(HA_VENV)/bin/pip install -q "homeassistant==2024.3.3"
+	$(PY) scripts/ha_schemas.py dump > $(HA_VENV)/configs.json
+	$(HA_VENV)/bin/python scripts/ha_schemas.py check $(HA_VENV)/configs.json
 
 # Debian packages the servers and the broker come from; installed only when missing.
 deps:

@@ -20,9 +20,11 @@ from bridge.health import heartbeat_path
 from bridge.journal import Journal
 from bridge.log import configure_logging, redact
 from bridge.mainloop import MainLoop
-from bridge.modem import Modem, ModemOptions
+from bridge.modem import Modem, ModemOptions, ModemState
+from bridge.modem.modem import StateChange
 from bridge.mqtt.discovery import Discovery, mail_topic, polling_on
 from bridge.mqtt.face import ModemFace, now_iso
+from bridge.mqtt.last import LastResults
 from bridge.mqtt.link import Inbound, MqttLink
 from bridge.mqtt.notify import Commands
 from bridge.mqtt.recovery import recover
@@ -80,6 +82,9 @@ class Bridge:
             for ms in settings.modems
         }
         self.pollers = self._pollers()
+        self.last = LastResults(
+            self.link, self.topics, settings.files.state_dir, list(self.modems), secrets
+        )
         # a request may carry a file inline: base64 of inline_limit bytes, plus its fields
         limit = settings.files.inline_limit * 4 // 3 + 64 * 1024
         self.router = Router(
@@ -91,6 +96,7 @@ class Bridge:
             secrets=secrets,
             journal=self.journal,
             other=self._other,
+            answered=self.last.answered,
         )
         # Home Assistant: discovery configs, and its notify/button command topics
         self.discovery: Discovery | None = None
@@ -143,6 +149,7 @@ class Bridge:
         self.link.publish(self.topics.bridge_info, json.dumps(self.info()).encode(), retain=True)
         for face in self.faces.values():
             face.publish_all()
+        self.last.publish_all()
         if self.discovery is not None:
             self.discovery.connected()
 
@@ -163,7 +170,10 @@ class Bridge:
     def start(self) -> None:
         if self.discovery is not None:
             self.discovery.start()  # before the modems: it listens for their `online`
+        for poller in self.pollers:  # the mail count is read as soon as the modem is online
+            poller.worker.modem.add_state_listener(functools.partial(_kick_when_online, poller))
         for modem_id, modem in self.modems.items():
+            self.last.watch(modem)
             modem.start()
             self.workers[modem_id].start()
             self.faces[modem_id].start()
@@ -207,6 +217,11 @@ class Bridge:
         give_up = time.monotonic() + timeout
         while self.journal.pending_responses() and time.monotonic() < give_up:
             time.sleep(0.02)
+
+
+def _kick_when_online(poller: PeriodicJob, change: StateChange) -> None:
+    if change.state is ModemState.ONLINE:
+        poller.kick()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -32,12 +32,16 @@ if TYPE_CHECKING:
 
 HOSTS = ("smtp.example.com", "pop3.example.com", "ftp.example.com", "www.example.com")
 USER = "demo"
+DEFAULT_MQTT_PORT = 1883
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp dir)")
     parser.add_argument(
-        "--mqtt-port", type=int, default=1883, help="broker port; a free one if this is taken"
+        "--mqtt-port",
+        type=int,
+        default=None,
+        help=f"broker port (default: {DEFAULT_MQTT_PORT}, or a free one if that is taken)",
     )
     parser.add_argument(
         "--duration",
@@ -51,12 +55,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _port_free(port: int) -> bool:
+    """Whether mosquitto can listen there: as it sets SO_REUSEADDR, a port that a closed
+    connection still holds (TIME_WAIT) is free, one that something listens on is not."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
             return False
     return True
+
+
+def _mqtt_port(asked: int | None) -> int | None:
+    """The broker's port: the one asked for (None, said on stderr, when it is taken:
+    the demo stops), else 1883 when free, else 0 for any free one."""
+    if asked is not None:
+        if _port_free(asked):
+            return asked
+        print(
+            f"--mqtt-port {asked}: that port is taken on 127.0.0.1; "
+            "choose another, or leave the option out for 1883 or any free port",
+            file=sys.stderr,
+        )
+        return None
+    return DEFAULT_MQTT_PORT if _port_free(DEFAULT_MQTT_PORT) else 0
 
 
 def _sample_mail(subject: str, body: str, attachment: bytes | None) -> bytes:
@@ -83,7 +105,7 @@ port = {mqtt_port}
 client_id = "sim5360-bridge-demo"
 
 [homeassistant]
-discovery = false
+discovery = true
 
 [files]
 dir = "{work / "files"}"
@@ -144,13 +166,14 @@ def main(args: argparse.Namespace) -> int:
         )
         return 2
     configure_logging(args.log_level)
+    if (mqtt_port := _mqtt_port(args.mqtt_port)) is None:
+        return 2
     work = args.dir or Path(tempfile.mkdtemp(prefix="sim5360-demo-"))
     work.mkdir(parents=True, exist_ok=True)
     passwords = {name: secrets.token_urlsafe(9) for name in ("smtp", "pop3", "ftp", "ftps")}
     stop = _stop_on_signals()
     with ExitStack() as stack:
         certs = make_certificates(work / "certs")
-        mqtt_port = args.mqtt_port if _port_free(args.mqtt_port) else 0
         broker = stack.enter_context(Mosquitto(port=mqtt_port or None))
         smtp = stack.enter_context(SmtpTestServer(user=USER, password=passwords["smtp"]))
         pop3 = stack.enter_context(Pop3TestServer(password=passwords["pop3"]))
@@ -247,6 +270,10 @@ def _banner(mqtt: int, http: int, https: int, work: Path, actions: list[str], re
     print("sim5360-bridge demo is " + ("running" if ready else "starting (modem not yet online)"))
     print(f"  work folder: {work}   (files.dir is {work / 'files'})")
     print(f"  watch everything:  {sub}")
+    print(
+        f"  Home Assistant: its MQTT integration on broker 127.0.0.1 port {mqtt} finds the "
+        "device 'SIM5360 modem' (discovery prefix homeassistant)"
+    )
     print("  try:")
     for key, body in examples.items():
         topic_key = "http/request" if key == "https/request" else key

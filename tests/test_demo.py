@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
+import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bridge.testservers.net import free_port
+from bridge.testservers.net import LOOPBACK, free_port
+from tests.fixtures.homeassistant import ENTITY_KEYS
 from tests.fixtures.mqtt import MqttProbe
 
 
@@ -22,23 +26,11 @@ class _Broker:
 
 def test_demo_runs_and_answers(tmp_path: Path) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIM5360_")}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bridge.cli",
-            "demo",
-            "--dir",
-            str(tmp_path / "demo"),
-            "--mqtt-port",
-            str(port),
-            "--duration",
-            "120",
-        ],
+        _demo(tmp_path, port, duration=120),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env=env,
+        env=_environment(),
         text=True,
     )
     try:
@@ -57,6 +49,7 @@ def test_demo_runs_and_answers(tmp_path: Path) -> None:
         assert re.search(rf"-p {port} .*modem/status", text), text
         probe = MqttProbe(_Broker(port))  # type: ignore[arg-type]
         try:
+            _check_discovery(probe)
             reply = probe.request("sim5360", "modem/status", {})
             assert reply["status"] == "ok" and reply["data"]["model"] == "SIMCOM_SIM5360E"
             sent = probe.request(
@@ -74,3 +67,59 @@ def test_demo_runs_and_answers(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def _demo(tmp_path: Path, mqtt_port: int, duration: float) -> list[str]:
+    """The demo's command line, as a user runs it."""
+    demo = [sys.executable, "-m", "bridge.cli", "demo", "--dir", str(tmp_path / "demo")]
+    return [*demo, "--mqtt-port", str(mqtt_port), "--duration", str(duration)]
+
+
+def _environment() -> dict[str, str]:
+    """Without SIM5360_ variables: the demo's own config must be what it runs with."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SIM5360_")}
+
+
+def _check_discovery(probe: MqttProbe) -> None:
+    """The demo publishes Home Assistant's discovery configs for one device."""
+    probe.subscribe("homeassistant/+/+/config")
+    wanted = sum(len(keys) for keys in ENTITY_KEYS.values())
+    configs: dict[str, dict[str, object]] = {}
+    deadline = time.monotonic() + 30
+    while len(configs) < wanted and time.monotonic() < deadline:
+        try:
+            msg = probe.messages.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if msg.payload:  # retained, or published live while we subscribed
+            configs[msg.topic] = json.loads(msg.payload)
+    found = {
+        (topic.split("/")[1], str(config["unique_id"]).rsplit("_", 1)[-1])
+        for topic, config in configs.items()
+    }
+    keys = {(c, k.rsplit("_", 1)[-1]) for c, ks in ENTITY_KEYS.items() for k in ks}
+    assert found == keys, sorted(found ^ keys)
+    devices = {json.dumps(c["device"], sort_keys=True) for c in configs.values()}
+    assert len(devices) == 1
+    device = json.loads(devices.pop())
+    assert device["name"] == "SIM5360 modem" and device["serial_number"]
+    for config in configs.values():
+        for key in ("state_topic", "command_topic"):
+            assert str(config.get(key, "sim5360/modem/")).startswith("sim5360/modem/"), config
+
+
+def test_demo_refuses_a_taken_mqtt_port(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind((LOOPBACK, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            _demo(tmp_path, port, duration=5),
+            capture_output=True,
+            env=_environment(),
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"--mqtt-port {port}: that port is taken" in done.stderr
+    assert "demo is running" not in done.stdout

@@ -8,9 +8,13 @@ from enum import StrEnum
 
 class EventType(StrEnum):
     NEW_MAIL = "new_mail"  # POP3 polling found a message not announced before
-    MODEM_REBOOTED = "modem_rebooted"  # the module restarted on its own
+    MODEM_REBOOTED = "modem_rebooted"  # the module restarted, on its own or on request
     NETWORK_LOST = "network_lost"  # +CREG: no longer registered
     NETWORK_BACK = "network_back"  # +CREG: registered again
+    SMS_RECEIVED = "sms_received"  # an incoming SMS, reassembled
+    SMS_DELIVERED = "sms_delivered"  # a delivery report: delivered
+    SMS_FAILED = "sms_failed"  # a delivery report: not delivered
+    INCOMING_CALL = "incoming_call"  # once per call
 
 
 EVENT_TYPES: tuple[str, ...] = tuple(event.value for event in EventType)

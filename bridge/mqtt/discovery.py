@@ -36,9 +36,10 @@ from bridge.statefile import read_json, write_json
 log = logging.getLogger("bridge.mqtt.discovery")
 
 STATE_FILE = "discovery.json"
-# `recovering` counts as unavailable too: only a modem that is online can serve
+# `recovering` counts as unavailable too: only a modem that is online can measure
 STATE_TEMPLATE = "{{ 'online' if value_json.state == 'online' else 'offline' }}"
 REPUBLISH_DELAY = (0.5, 3.0)  # seconds after Home Assistant's `online`
+STATE_MAX = 255  # Home Assistant refuses a longer sensor state (the entity turns unknown)
 
 
 def mail_topic(topics: Topics, modem: str) -> str:
@@ -67,7 +68,10 @@ def _always(settings: Settings) -> bool:
 class Entity:
     """One Home Assistant entity of a modem: a row of ENTITIES. `feed` says what fills it
     (a topic the bridge publishes, the service action it runs or reads, or `event`);
-    `ha` holds the rest of its discovery config (device class, icon, template...)."""
+    `ha` holds the rest of its discovery config (device class, icon, template...);
+    `attributes` is the topic of its JSON attributes. Only an entity that `needs_modem`
+    (a measurement) is unavailable while the modem is away: commands must still reach
+    the bridge, which queues them, and results stay readable."""
 
     component: str
     key: str
@@ -77,11 +81,15 @@ class Entity:
     command: TopicOf | None = None
     ha: dict[str, Any] = field(default_factory=dict)
     when: Callable[[Settings], bool] = _always
+    attributes: TopicOf | None = None
+    needs_modem: bool = False
 
     def config(self, topics: Topics, modem_id: str) -> dict[str, Any]:
         config: dict[str, Any] = {"name": self.name, **self.ha}
         if self.state is not None:
             config["state_topic"] = self.state(topics, modem_id)
+        if self.attributes is not None:
+            config["json_attributes_topic"] = self.attributes(topics, modem_id)
         if self.command is not None:
             config["command_topic"] = self.command(topics, modem_id)
             config["qos"] = 1
@@ -92,12 +100,34 @@ def _diagnostic(template: str, **ha: Any) -> dict[str, Any]:
     return {**ha, "entity_category": "diagnostic", "value_template": template}
 
 
-def _notify_response(topics: Topics, modem: str) -> str:
-    return topics.response(modem, NOTIFY_KEY)
+def _last(service: str) -> TopicOf:
+    return lambda topics, modem: topics.last(modem, service)
 
 
 def _button_topic(key: str) -> TopicOf:
     return lambda topics, modem: topics.button(modem, key)
+
+
+def _attributes_template(*names: str) -> str:
+    """A JSON attributes template picking `names` from the payload's `detail`."""
+    picks = ", ".join(f"'{n}': value_json.detail.get('{n}')" for n in names)
+    return "{{ {" + picks + "} | tojson }}"
+
+
+# the last result: what a sensor shows of `last/<service>` (a text field of its detail when
+# there is one, else `ok` or the error code)
+def _last_template(text_field: str | None = None) -> str:
+    result = "(value_json.code or value_json.status)"
+    if text_field is not None:
+        result = (
+            f"(value_json.detail.{text_field} if value_json.detail.{text_field} is defined "
+            f"else {result})"
+        )
+    return f"{{{{ {result}[:{STATE_MAX}] }}}}"
+
+
+def _balance_on(settings: Settings) -> bool:
+    return BUTTONS["check_balance"].when(settings)
 
 
 ENTITIES: tuple[Entity, ...] = (
@@ -107,10 +137,18 @@ ENTITIES: tuple[Entity, ...] = (
         "Connectivity",
         "state",
         Topics.state,
-        # recovering and offline are both "not connected"
-        ha=_diagnostic(
-            "{{ 'ON' if value_json.state == 'online' else 'OFF' }}", device_class="connectivity"
-        ),
+        # recovering and offline are both "not connected": `off`, with the reason
+        ha={
+            **_diagnostic(
+                "{{ 'ON' if value_json.state == 'online' else 'OFF' }}",
+                device_class="connectivity",
+            ),
+            "json_attributes_template": (
+                "{{ {'state': value_json.state, 'reason': value_json.error, "
+                "'since': value_json.since} | tojson }}"
+            ),
+        },
+        attributes=Topics.state,
     ),
     Entity(
         "sensor",
@@ -124,6 +162,7 @@ ENTITIES: tuple[Entity, ...] = (
             unit_of_measurement="dBm",
             state_class="measurement",
         ),
+        needs_modem=True,
     ),
     Entity(
         "sensor",
@@ -132,6 +171,7 @@ ENTITIES: tuple[Entity, ...] = (
         "modem/status",
         Topics.status,
         ha=_diagnostic("{{ value_json.registration }}", icon="mdi:radio-tower"),
+        needs_modem=True,
     ),
     Entity(
         "sensor",
@@ -140,38 +180,101 @@ ENTITIES: tuple[Entity, ...] = (
         "modem/status",
         Topics.status,
         ha=_diagnostic("{{ value_json.operator }}", icon="mdi:sim"),
+        needs_modem=True,
     ),
     Entity(
         "sensor",
         "last_email",
         "Last e-mail",
         NOTIFY_KEY,
-        _notify_response,
-        ha={
-            "icon": "mdi:email-check",
-            "value_template": "{{ 'ok' if value_json.status == 'ok' else value_json.error.code }}",
-        },
+        _last("smtp"),
+        ha=_diagnostic(_last_template(), icon="mdi:email-check"),
+        attributes=_last("smtp"),  # time, transaction, detail
     ),
-    Entity("notify", "email", "E-mail", NOTIFY_KEY, command=Topics.notify),
+    Entity(
+        "notify",
+        "email",
+        "E-mail",
+        NOTIFY_KEY,
+        command=Topics.notify,
+        ha={"icon": "mdi:email-send"},
+    ),
+    Entity(
+        "notify",
+        "sms",
+        "SMS",
+        "sms/send",
+        command=Topics.notify_sms,
+        ha={"icon": "mdi:message-text"},
+    ),
+    Entity(
+        "sensor",
+        "last_sms",
+        "Last SMS",
+        "sms/send",
+        _last("sms"),
+        ha={
+            "icon": "mdi:message-text-clock",
+            "value_template": _last_template("text"),
+            "json_attributes_template": _attributes_template("from", "sent"),
+        },
+        attributes=_last("sms"),
+    ),
+    Entity(
+        "sensor",
+        "balance",
+        "Balance",
+        "ussd/send",
+        _last("ussd"),
+        ha={"icon": "mdi:cash", "value_template": _last_template("text")},
+        when=_balance_on,
+    ),
     *(
-        Entity("button", b.key, b.name, b.action, command=_button_topic(b.key), ha=b.ha)
+        Entity(
+            "button", b.key, b.name, b.action, command=_button_topic(b.key), ha=b.ha, when=b.when
+        )
         for b in BUTTONS.values()
     ),
-    Entity("event", "event", "Events", "event", Topics.event, ha={"event_types": EVENT_TYPES}),
+    Entity(
+        "event",
+        "event",
+        "Events",
+        "event",
+        Topics.event,
+        ha={"event_types": EVENT_TYPES, "icon": "mdi:bell-ring", "entity_category": "diagnostic"},
+    ),
     Entity(
         "sensor",
         "mail_count",
         "Messages on server",
         "pop3/check",
         Topics.mail,
-        ha={
-            "icon": "mdi:email-multiple",
-            "state_class": "measurement",
-            "value_template": "{{ value_json.count }}",
-        },
+        ha=_diagnostic(
+            "{{ value_json.count }}", icon="mdi:email-multiple", state_class="measurement"
+        ),
         when=polling_on,
     ),
 )
+
+
+def _availability(topics: Topics, modem_id: str, needs_modem: bool) -> dict[str, Any]:
+    """The bridge's state, and the modem's for an entity that needs the modem (both must
+    be online then)."""
+    sources = [topics.bridge_state] + ([topics.state(modem_id)] if needs_modem else [])
+    availability: dict[str, Any] = {
+        "availability": [
+            {
+                "topic": topic,
+                "value_template": STATE_TEMPLATE,
+                "payload_available": "online",
+                "payload_not_available": "offline",
+            }
+            for topic in sources
+        ]
+    }
+    if needs_modem:
+        availability["availability_mode"] = "all"
+    return availability
 
 
 def entity_configs(
@@ -185,16 +288,8 @@ def entity_configs(
         "manufacturer": "SIMCom",
         "model": identity.model,
         "sw_version": identity.revision,
+        "serial_number": identity.imei,
     }
-    availability = [
-        {
-            "topic": topic,
-            "value_template": STATE_TEMPLATE,
-            "payload_available": "online",
-            "payload_not_available": "offline",
-        }
-        for topic in (topics.bridge_state, topics.state(modem_id))
-    ]
     configs: dict[str, dict[str, Any]] = {}
     for entity in ENTITIES:
         if not entity.when(settings):
@@ -204,8 +299,7 @@ def entity_configs(
             **entity.config(topics, modem_id),
             "unique_id": uid,
             "device": device,
-            "availability": availability,
-            "availability_mode": "all",
+            **_availability(topics, modem_id, entity.needs_modem),
         }
     return configs
 

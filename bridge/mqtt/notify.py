@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,15 @@ log = logging.getLogger("bridge.mqtt")
 NOTIFY_KEY = "smtp/send"
 
 
+def _always(settings: Settings) -> bool:
+    return True
+
+
+def balance_on(settings: Settings) -> bool:
+    """The "Check balance" button (and the "Balance" sensor) exist only with a code."""
+    return bool(settings.sms.balance_ussd)
+
+
 @dataclass(frozen=True)
 class Button:
     """A Home Assistant button: its press runs `action` with an empty request. Declared
@@ -32,17 +42,30 @@ class Button:
     name: str
     action: str
     ha: dict[str, Any] = field(default_factory=dict)  # icon, device_class, entity_category
+    when: Callable[[Settings], bool] = _always  # whether this bridge offers it
 
 
 BUTTONS = {
     button.key: button
     for button in (
-        Button("check_mail", "Check mail", "pop3/check", {"icon": "mdi:email-sync"}),
+        Button(
+            "check_mail",
+            "Check mail",
+            "pop3/check",
+            {"icon": "mdi:email-sync", "entity_category": "diagnostic"},
+        ),
         Button(
             "restart",
-            "Restart modem",
+            "Restart",  # Home Assistant shows it after the device's name
             "modem/restart",
             {"device_class": "restart", "entity_category": "config"},
+        ),
+        Button(
+            "check_balance",
+            "Check balance",
+            "ussd/send",  # with sms.balance_ussd as the code
+            {"icon": "mdi:cash"},
+            when=balance_on,
         ),
     )
 }
@@ -94,8 +117,9 @@ class Commands:
         self._targets: dict[str, tuple[str, str]] = {}  # topic -> (modem, command)
         for ms in settings.modems:
             self._targets[topics.notify(ms.id)] = (ms.id, "notify")
-            for button in BUTTONS:
-                self._targets[topics.button(ms.id, button)] = (ms.id, button)
+            for button in BUTTONS.values():
+                if button.when(settings):
+                    self._targets[topics.button(ms.id, button.key)] = (ms.id, button.key)
 
     def subscriptions(self) -> list[tuple[str, int]]:
         return [(topic, 1) for topic in self._targets]
@@ -119,6 +143,8 @@ class Commands:
                 correlation_data=message.correlation_data,
                 transaction=None,
                 pooled=False,
+                key=NOTIFY_KEY,
+                owner=modem,
             )
             self.router.answer(reply, exc, None)
             return

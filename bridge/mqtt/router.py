@@ -47,6 +47,12 @@ class ReplyTarget:
     transaction: Transaction
     pooled: bool  # a pool job: the response names the modem that served it
     entry: int = 0  # its request journal entry; 0: not journaled
+    key: str = ""  # `<service>/<action>`
+    owner: str = ""  # the modem id, or `jobs`
+
+
+Answered = Callable[[str, str, Transaction, Outcome], None]
+"""(modem, `<service>/<action>`, transaction, outcome): told of every response sent."""
 
 
 class Router:
@@ -63,6 +69,7 @@ class Router:
         secrets: Callable[[], tuple[str, ...]],
         journal: Journal,
         other: Callable[[Inbound], None] | None = None,
+        answered: Answered | None = None,
     ) -> None:
         self.link = link
         self.topics = topics
@@ -73,6 +80,7 @@ class Router:
         self._other = other
         self.journal = journal
         self.deliveries = Deliveries(journal)
+        self._answered = answered
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="mqtt-router", daemon=True)
 
@@ -137,6 +145,8 @@ class Router:
             transaction=transaction,
             pooled=owner == JOBS,
             entry=entry,
+            key=key,
+            owner=owner,
         )
         if error is not None or body is None:
             self.answer(target, error or ServiceError("invalid_json", "empty"), None)
@@ -219,6 +229,9 @@ class Router:
         if target.entry:
             self.journal.answered(target.entry, target.topic, data)
         self.deliver(target.entry, target.topic, data, target.correlation_data)
+        served_by = modem or (None if target.pooled else target.owner)
+        if self._answered is not None and served_by:
+            self._answered(served_by, target.key, target.transaction, outcome)
 
     def deliver(self, entry: int, topic: str, data: bytes, correlation: bytes | None) -> None:
         """Publish a journaled response; the journal hears when the broker has it."""

@@ -37,6 +37,14 @@ class Topics:
         """Home Assistant's e-mail notify entity: its message becomes an smtp/send."""
         return f"{self.base}/{modem}/notify"
 
+    def notify_sms(self, modem: str) -> str:
+        """Home Assistant's SMS notify entity: its message becomes an sms/send."""
+        return f"{self.base}/{modem}/notify_sms"
+
+    def last(self, modem: str, service: str) -> str:
+        """Retained: the last result of a user-visible action of `service` (smtp, sms, ussd)."""
+        return f"{self.base}/{modem}/last/{service}"
+
     def button(self, modem: str, button: str) -> str:
         return f"{self.base}/{modem}/button/{button}"
 

@@ -9,6 +9,7 @@ from pydantic import Field
 from bridge.at import commands as at
 from bridge.log import redact
 from bridge.modem import Exchange
+from bridge.modem.events import EventType
 from bridge.services.base import Request, ServiceContext, action
 from bridge.services.errors import FORBIDDEN, ServiceError, param
 
@@ -38,4 +39,6 @@ class RestartRequest(Request):
 @action("modem", "restart", RestartRequest, side_effects=True, commits_on=())
 def modem_restart(ctx: ServiceContext, request: RestartRequest) -> dict[str, Any]:
     ctx.restart(request.timeout)
+    # the module's boot is expected here, so the supervisor does not report it: this does
+    ctx.emit_event(EventType.MODEM_REBOOTED)
     return {"state": ctx.state.state.value}

@@ -6,71 +6,35 @@ from __future__ import annotations
 import json
 import queue
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
 
-from bridge.config import HomeAssistantSettings, load_settings
+from bridge.config import load_settings
 from bridge.daemon import Bridge
 from bridge.emulator.core import Emulator
 from bridge.mqtt.discovery import STATE_FILE
 from bridge.testservers.mosquitto import Mosquitto
 from bridge.testservers.pop3 import Pop3TestServer
 from bridge.testservers.smtp import SmtpTestServer
-from tests.fixtures.mqtt import MqttProbe, bridge_config
+from tests.fixtures.homeassistant import ENTITY_KEYS, HaBridges
+from tests.fixtures.mqtt import MqttProbe
 from tests.fixtures.pop3 import POP3_PASSWORD
 from tests.services.test_pop3 import POP3_HOST, simple_mail
 
 BASE = "sim5360"
 PREFIX = "homeassistant"
 CONFIGS = f"{PREFIX}/+/+/config"
-SMTP_HOST = "smtp.example.com"
-KEYS = {
-    "binary_sensor": {"online"},
-    "sensor": {"signal", "registration", "operator", "last_email"},
-    "notify": {"email"},
-    "button": {"check_mail", "restart"},
-    "event": {"event"},
-}
+KEYS = ENTITY_KEYS
 ENTITIES = sum(len(keys) for keys in KEYS.values())
+MEASUREMENTS = ("_signal", "_registration", "_operator")
+# registered by the sms/ussd services, built on another branch (issue of the SMS service)
+SMS_ACTIONS = {"sms/send", "ussd/send"}
 
 BridgeMaker = Callable[..., Bridge]
-
-
-class HaBridges:
-    """Like `bridge_factory`, with discovery on (that fixture's config turns it off), and
-    `stop(bridge)` to end one early, to start another on the same state_dir."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self.running: list[Bridge] = []
-
-    def __call__(self, broker: Mosquitto, emulator: Emulator, **extra: str) -> Bridge:
-        config = bridge_config(self.tmp_path, broker, emulator, **extra)
-        settings = load_settings(config, env={})
-        settings = settings.model_copy(update={"homeassistant": HomeAssistantSettings()})
-        bridge = Bridge(settings, shutdown_grace=2.0)
-        bridge.start()
-        self.running.append(bridge)
-        assert bridge.link.connected.wait(10), "bridge did not connect to the broker"
-        for modem in bridge.modems.values():
-            assert modem.wait_online(10), modem.state
-        return bridge
-
-    def stop(self, bridge: Bridge) -> None:
-        self.running.remove(bridge)
-        bridge.stop()
-
-
-@pytest.fixture
-def ha_bridge_factory(tmp_path: Path) -> Iterator[HaBridges]:
-    bridges = HaBridges(tmp_path)
-    yield bridges
-    for bridge in bridges.running:
-        bridge.stop()
 
 
 def imei_of(bridge: Bridge, modem: str = "modem") -> str:
@@ -149,11 +113,13 @@ def test_configs_are_retained_with_device_availability_and_signal_fields(
         assert device["manufacturer"] == "SIMCom"
         assert device["model"] == identity.model and device["sw_version"] == identity.revision
         assert device["name"] == "SIM5360 modem"
-        assert config["availability_mode"] == "all"
-        assert [a["topic"] for a in config["availability"]] == [
-            f"{BASE}/bridge/state",
-            f"{BASE}/modem/state",
-        ]
+        assert device["serial_number"] == imei
+        # only measurements need the modem; commands and results need the bridge alone
+        sources = [f"{BASE}/bridge/state"]
+        if topic.split("/")[2].endswith(MEASUREMENTS):
+            sources.append(f"{BASE}/modem/state")
+            assert config["availability_mode"] == "all"
+        assert [a["topic"] for a in config["availability"]] == sources, topic
         for availability in config["availability"]:
             assert availability["value_template"] == (
                 "{{ 'online' if value_json.state == 'online' else 'offline' }}"
@@ -170,20 +136,29 @@ def test_configs_are_retained_with_device_availability_and_signal_fields(
     assert "signal_dbm" in signal["value_template"]
     online = configs[config_topic("binary_sensor", imei, "online")]
     assert online["device_class"] == "connectivity"
-    assert online["state_topic"] == f"{BASE}/modem/state"
-    assert configs[config_topic("notify", imei, "email")]["command_topic"] == (
-        f"{BASE}/modem/notify"
-    )
+    assert online["state_topic"] == online["json_attributes_topic"] == f"{BASE}/modem/state"
+    email = configs[config_topic("notify", imei, "email")]
+    assert email["command_topic"] == f"{BASE}/modem/notify" and email["icon"]
+    sms = configs[config_topic("notify", imei, "sms")]
+    assert sms["command_topic"] == f"{BASE}/modem/notify_sms" and sms["icon"]
     event = configs[config_topic("event", imei, "event")]
     assert event["state_topic"] == f"{BASE}/modem/event"
-    assert set(event["event_types"]) == {
+    assert event["icon"] and event["entity_category"] == "diagnostic"
+    assert set(event["event_types"]) >= {
         "new_mail",
         "modem_rebooted",
         "network_lost",
         "network_back",
     }
     last_email = configs[config_topic("sensor", imei, "last_email")]
-    assert last_email["state_topic"] == f"{BASE}/modem/response/smtp/send"
+    assert last_email["state_topic"] == f"{BASE}/modem/last/smtp"
+    assert last_email["json_attributes_topic"] == f"{BASE}/modem/last/smtp"
+    assert last_email["entity_category"] == "diagnostic"
+    last_sms = configs[config_topic("sensor", imei, "last_sms")]
+    assert last_sms["state_topic"] == f"{BASE}/modem/last/sms"
+    restart = configs[config_topic("button", imei, "restart")]
+    assert restart["name"] == "Restart" and restart["entity_category"] == "config"
+    assert configs[config_topic("button", imei, "check_mail")]["entity_category"] == "diagnostic"
 
     info = info_probe.wait_for(f"{BASE}/bridge/info")
     assert info["features"]["homeassistant_discovery"] is True
@@ -208,42 +183,19 @@ def test_mail_count_sensor_with_pop3_polling(
         emulator_factory(hosts={POP3_HOST: "127.0.0.1"}),
         pop3=(
             f'server = "{POP3_HOST}"\nport = {pop3_server.port}\n'
-            f'user = "{pop3_user}"\npassword = "{POP3_PASSWORD}"\npoll_interval = 1'
+            f'user = "{pop3_user}"\npassword = "{POP3_PASSWORD}"\npoll_interval = 3600'
         ),
     )
     topics = expected_topics(imei_of(bridge), {"sensor": {"mail_count"}})
     configs = collect(probe, topics, timeout=15)
     sensor = configs[config_topic("sensor", imei_of(bridge), "mail_count")]
     assert sensor["state_topic"] == f"{BASE}/modem/mail"
+    assert sensor["entity_category"] == "diagnostic"
+    # read at start, not an hour later
     assert probe.wait_for(f"{BASE}/modem/mail", timeout=20)["count"] == 1
 
 
 # -- the command topics --------------------------------------------------------------------
-
-
-@pytest.fixture
-def mail_bridge(
-    emulator_factory: Callable[..., Emulator],
-    broker: Mosquitto,
-    ha_bridge_factory: HaBridges,
-    smtp_server_factory: Callable[..., SmtpTestServer],
-) -> tuple[Emulator, Bridge, SmtpTestServer]:
-    server = smtp_server_factory(require_auth=False)
-    emulator = emulator_factory(hosts={SMTP_HOST: "127.0.0.1"})
-    bridge = ha_bridge_factory(
-        broker,
-        emulator,
-        smtp="\n".join(
-            [
-                f'server = "{SMTP_HOST}"',
-                f"port = {server.port}",
-                'from_address = "gw@example.com"',
-                'to = ["home@example.com"]',
-                'notify_subject = "From Home Assistant"',
-            ]
-        ),
-    )
-    return emulator, bridge, server
 
 
 def notify(probe: MqttProbe, message: bytes) -> Any:
@@ -352,6 +304,7 @@ def test_restart_button_restarts_the_modem(
     probe = probe_factory(broker)
     probe.subscribe(f"{BASE}/modem/state")
     probe.subscribe(f"{BASE}/modem/response/modem/restart")
+    probe.subscribe(f"{BASE}/modem/event")
     probe.wait_for(f"{BASE}/modem/state", lambda p: p["state"] == "online")  # the retained
     probe.publish(f"{BASE}/modem/button/restart", None, raw=b"PRESS")
     probe.wait_for(f"{BASE}/modem/state", lambda p: p["state"] == "recovering", timeout=10)
@@ -359,6 +312,9 @@ def test_restart_button_restarts_the_modem(
     reply = probe.wait_for(f"{BASE}/modem/response/modem/restart", timeout=30)
     assert reply["status"] == "ok", reply
     assert any(c.upper() == "AT+CRESET" for c in emulator.command_log)
+    # the restart the user asked for is an event too (the supervisor expected this boot)
+    event = probe.wait_for(f"{BASE}/modem/event", timeout=10)
+    assert event["event_type"] == "modem_rebooted", event
 
 
 # -- republishing and removal ---------------------------------------------------------------
@@ -474,16 +430,18 @@ def test_the_entity_table_is_fed_by_registered_actions_and_declared_events() -> 
     from bridge.modem.events import EVENT_TYPES, EventType
     from bridge.modem.initialise import Identity
     from bridge.mqtt.discovery import ENTITIES, entity_configs
+    from bridge.mqtt.last import LAST_RESULTS
     from bridge.mqtt.notify import BUTTONS
     from bridge.mqtt.topics import Topics
     from bridge.services.base import load_actions
 
-    actions = load_actions()
-    assert {e.feed for e in ENTITIES} - set(actions) <= {"state", "event"}
+    actions = set(load_actions()) | SMS_ACTIONS
+    assert {e.feed for e in ENTITIES} - actions <= {"state", "event"}
     buttons = {e.key: e for e in ENTITIES if e.component == "button"}
     assert set(buttons) == set(BUTTONS)
     assert all(BUTTONS[key].action in actions for key in buttons)
     assert list(EVENT_TYPES) == [e.value for e in EventType]
+    assert set(LAST_RESULTS) <= actions | set(EVENT_TYPES)
 
     settings = load_settings(None, env={})
     configs = entity_configs(
@@ -494,3 +452,34 @@ def test_the_entity_table_is_fed_by_registered_actions_and_declared_events() -> 
     assert by_key["restart"]["command_topic"] == "sim5360/modem/button/restart"
     assert by_key["email"]["command_topic"] == "sim5360/modem/notify"
     assert len(configs) == sum(1 for e in ENTITIES if e.when(settings))
+
+
+def test_balance_entities_only_with_a_balance_code() -> None:
+    """ "Check balance" and "Balance" exist only when `sms.balance_ussd` is set, and the
+    button's topic is taken only then."""
+    from bridge.config import SmsSettings
+    from bridge.modem.initialise import Identity
+    from bridge.mqtt.discovery import entity_configs
+    from bridge.mqtt.notify import Commands
+    from bridge.mqtt.topics import Topics
+
+    identity = Identity("861234567890123", "SIM5360E", "V2")
+    plain = load_settings(None, env={})
+    with_code = plain.model_copy(update={"sms": SmsSettings(balance_ussd="*100#")})
+    keys = {
+        name: {t.split("/")[2].removeprefix(f"sim5360_{identity.imei}_") for t in configs}
+        for name, configs in (
+            ("plain", entity_configs(Topics(BASE), plain, "modem", identity)),
+            ("with_code", entity_configs(Topics(BASE), with_code, "modem", identity)),
+        )
+    }
+    assert keys["with_code"] - keys["plain"] == {"check_balance", "balance"}
+    configs = entity_configs(Topics(BASE), with_code, "modem", identity)
+    balance = configs[f"{PREFIX}/sensor/sim5360_{identity.imei}_balance/config"]
+    assert balance["state_topic"] == f"{BASE}/modem/last/ussd"
+    button = configs[f"{PREFIX}/button/sim5360_{identity.imei}_check_balance/config"]
+    assert button["command_topic"] == f"{BASE}/modem/button/check_balance"
+    for settings, taken in ((plain, False), (with_code, True)):
+        commands = Commands(Topics(BASE), settings, router=None)  # type: ignore[arg-type]
+        subscribed = {topic for topic, _ in commands.subscriptions()}
+        assert (button["command_topic"] in subscribed) is taken
