@@ -13,6 +13,7 @@ from bridge.config.model import (
     PoolSettings,
     Pop3Settings,
     Settings,
+    SmsSettings,
     SmtpSettings,
 )
 from bridge.config.problems import ConfigError, ConfigProblem
@@ -31,6 +32,7 @@ __all__ = [
     "PoolSettings",
     "Pop3Settings",
     "Settings",
+    "SmsSettings",
     "SmtpSettings",
     "load_settings",
 ]

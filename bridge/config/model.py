@@ -244,6 +244,16 @@ class FtpsSettings(FtpSettings):
     (AUTH TLS on the control port; seed 8.2), so the default port is 21 as for ftp."""
 
 
+class SmsSettings(Section):
+    """The SMS notify entity's recipients, incoming messages and calls, the balance button."""
+
+    to: list[str] = []  # default recipients of the SMS notify entity
+    delete_after_read: bool = True  # keep the module's storage empty
+    reassembly_timeout: Annotated[float, Field(gt=0)] = 300  # seconds to wait for a part
+    reject_calls: bool = False  # hang up incoming calls (they are still reported)
+    balance_ussd: str = ""  # e.g. "*100#": the "Check balance" button
+
+
 class PoolSettings(Section):
     """Taking jobs from the shared `<base>/jobs/request/#` subscription."""
 
@@ -290,6 +300,7 @@ class Settings(BaseSettings):
     pop3: Pop3Settings = Field(default_factory=Pop3Settings)
     ftp: FtpSettings = Field(default_factory=FtpSettings)
     ftps: FtpsSettings = Field(default_factory=FtpsSettings)
+    sms: SmsSettings = Field(default_factory=SmsSettings)
     pool: PoolSettings = Field(default_factory=PoolSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     _secret_values: tuple[str, ...] | None = PrivateAttr(default=None)

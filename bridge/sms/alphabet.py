@@ -11,7 +11,11 @@ ESCAPE = 0x1B
 
 def to_septets(text: str) -> bytes | None:
     """One septet per basic character, two (ESC + code) per extension character;
-    None when the text has a character outside both tables."""
+    None when the text has a character outside both tables. The codec maps U+001B to
+    the escape septet itself, which a reader takes as the start of an extension
+    character and drops: ESC is no character of the alphabet here (UCS-2 carries it)."""
+    if "\x1b" in text:
+        return None
     try:
         return text.encode(CODEC)
     except UnicodeEncodeError:
