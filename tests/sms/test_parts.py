@@ -97,7 +97,7 @@ def test_national_number_is_sent_as_type_unknown() -> None:
     raw = bytes.fromhex(pdu.hex)
     # SMSC 00, first octet, TP-MR, then TP-DA: 11 digits, TOA 0x81, swapped semi-octets
     assert raw[3:5] == bytes((11, 0x81))
-    assert raw[5:11].hex().upper() == "1051112143F7"
+    assert raw[5:11].hex().upper() == "1015214365F7"
 
 
 def test_bad_number_is_refused_before_encoding() -> None:
