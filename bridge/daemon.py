@@ -13,6 +13,7 @@ from pathlib import Path
 from types import FrameType
 
 from bridge import __version__
+from bridge.calls import CallWatcher
 from bridge.config import ConfigError, Settings, load_settings
 from bridge.files import FilesArea
 from bridge.health import heartbeat_path
@@ -28,6 +29,7 @@ from bridge.mqtt.topics import Topics
 from bridge.sdnotify import Notifier
 from bridge.services.base import load_actions
 from bridge.services.errors import ServiceError
+from bridge.sms_inbox import SmsInbox
 from bridge.worker import ModemWorker, Outcome, PeriodicJob
 
 log = logging.getLogger("bridge")
@@ -54,6 +56,12 @@ class Bridge:
             modem = Modem(ms.id, ModemOptions(port=ms.port, baudrate=ms.baudrate, apn=ms.apn))
             self.modems[ms.id] = modem
             self.workers[ms.id] = ModemWorker(modem, settings, ms, files)
+        # incoming SMS, delivery reports and calls: events, read on each modem's worker
+        self.inboxes = [SmsInbox(m, self.workers[i], settings) for i, m in self.modems.items()]
+        self.calls = [
+            CallWatcher(m, self.workers[i], reject=settings.sms.reject_calls)
+            for i, m in self.modems.items()
+        ]
         secrets = settings.secret_values
         self.link = MqttLink(
             settings.mqtt,
@@ -157,6 +165,10 @@ class Bridge:
     def start(self) -> None:
         if self.discovery is not None:
             self.discovery.start()  # before the modems: it listens for their `online`
+        for inbox in self.inboxes:
+            inbox.start()  # before the modems too: their `online` reads stored messages
+        for calls in self.calls:
+            calls.start()
         for modem_id, modem in self.modems.items():
             modem.start()
             self.workers[modem_id].start()
@@ -180,6 +192,8 @@ class Bridge:
             t.start()
         for t in stoppers:
             t.join()
+        for inbox in self.inboxes:
+            inbox.stop()
         for face in self.faces.values():
             face.stop()
             face.publish_offline()

@@ -154,7 +154,9 @@ ENTITIES: tuple[Entity, ...] = (
     ),
     Entity("notify", "email", "E-mail", NOTIFY_KEY, command=Topics.notify),
     *(
-        Entity("button", b.key, b.name, b.action, command=_button_topic(b.key), ha=b.ha)
+        Entity(
+            "button", b.key, b.name, b.action, command=_button_topic(b.key), ha=b.ha, when=b.when
+        )
         for b in BUTTONS.values()
     ),
     Entity("event", "event", "Events", "event", Topics.event, ha={"event_types": EVENT_TYPES}),

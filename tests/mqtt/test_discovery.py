@@ -181,6 +181,10 @@ def test_configs_are_retained_with_device_availability_and_signal_fields(
         "modem_rebooted",
         "network_lost",
         "network_back",
+        "sms_received",
+        "sms_delivered",
+        "sms_failed",
+        "incoming_call",
     }
     last_email = configs[config_topic("sensor", imei, "last_email")]
     assert last_email["state_topic"] == f"{BASE}/modem/response/smtp/send"
