@@ -8,9 +8,9 @@ import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from bridge.at import cellular
+from bridge.at import ResultKind, cellular
 from bridge.modem import Exchange, Reply
 from bridge.services import sms_store
 from bridge.services.base import Request, ServiceContext, action
@@ -45,19 +45,20 @@ def _number(value: str) -> str:
         raise ValueError(str(exc)) from None
 
 
-Number = Annotated[str, Field(strict=True)]
+Number = Annotated[str, Field(strict=True), AfterValidator(_number)]
+
+
+def _listed(value: object) -> object:
+    return [value] if isinstance(value, str) else value  # one number is the common case
 
 
 class SmsSendRequest(Request):
-    to: Number | Annotated[list[Number], Field(min_length=1, max_length=MAX_RECIPIENTS)]
+    to: Annotated[
+        list[Number], BeforeValidator(_listed), Field(min_length=1, max_length=MAX_RECIPIENTS)
+    ]
     text: Annotated[str, Field(strict=True, min_length=1)]
     delivery_report: Annotated[bool, Field(strict=True)] = False
     flash: Annotated[bool, Field(strict=True)] = False
-
-    @field_validator("to")
-    @classmethod
-    def _numbers(cls, value: str | list[str]) -> str | list[str]:
-        return _number(value) if isinstance(value, str) else [_number(n) for n in value]
 
     @field_validator("text")
     @classmethod
@@ -68,7 +69,7 @@ class SmsSendRequest(Request):
 
     @property
     def recipients(self) -> list[str]:
-        return [self.to] if isinstance(self.to, str) else list(dict.fromkeys(self.to))
+        return list(dict.fromkeys(self.to))  # a number given twice gets one message
 
 
 class SmsListRequest(Request):
@@ -108,7 +109,9 @@ def _submit(ctx: ServiceContext, pdu: SubmitPdu) -> int:
     exchange = _cmgs(pdu)
     reply: Reply = ctx.run(exchange)
     if not reply.final.ok:
-        raise RESULTS.from_reply(exchange, reply, "+CMGS")
+        if reply.final.kind is ResultKind.CMS_ERROR and reply.final.detail:
+            raise RESULTS.failure(reply.final.detail, exchange.label())  # the network's no
+        raise module_error(exchange, reply.final)
     reference = cellular.parse_cmgs(reply.first("+CMGS:") or "")
     if reference is None:
         raise module_error(exchange, reply.final)
