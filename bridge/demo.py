@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 HOSTS = ("smtp.example.com", "pop3.example.com", "ftp.example.com", "www.example.com")
 USER = "demo"
+DEMO_NUMBER = "+4915123456789"  # the SMS notify entity's recipient; the emulator keeps it
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -121,6 +122,10 @@ server = "ftp.example.com"
 port = {ports["ftps"]}
 user = "{USER}"
 password = "{passwords["ftps"]}"
+
+[sms]
+to = ["{DEMO_NUMBER}"]
+balance_ussd = "*100#"
 """
     path = work / "demo.toml"
     path.write_text(text)
@@ -173,11 +178,17 @@ def main(args: argparse.Namespace) -> int:
         settings = load_settings(
             _config(work, broker.port, emulator.link, ports, passwords), env={}
         )
+        from bridge.emulator.cli import serve_control_fifo
+
+        control = work / "ttySIM.ctl"
+        serve_control_fifo(control, emulator, stop)
+        stack.callback(control.unlink, missing_ok=True)
         bridge = Bridge(settings)
         bridge.start()
         stack.callback(bridge.stop)
         ready = bridge.link.connected.wait(15) and bridge.modems["modem"].wait_online(15)
         _banner(broker.port, http.port, https.port, work, sorted(bridge.actions), ready)
+        _cellular_banner(broker.port, control)
         sys.stdout.flush()
         received = work / "smtp-received"
         threading.Thread(target=_show_mail, args=(smtp, received, stop), daemon=True).start()
@@ -229,6 +240,19 @@ def _show_mail(smtp: SmtpTestServer, folder: Path, stop: threading.Event) -> Non
         )
 
 
+def _cellular_banner(mqtt: int, control: Path) -> None:
+    """SMS, USSD and the emulated network's side: what to send it through its FIFO."""
+    pub = f"mosquitto_pub -h 127.0.0.1 -p {mqtt} -t sim5360/modem/request"
+    print("  SMS and USSD (the emulator decodes what it is sent; see its sent messages):")
+    print(f'    {pub}/sms/send -m \'{{"to": "{DEMO_NUMBER}", "text": "Hallo €5 [ok]"}}\'')
+    print(f'    {pub}/ussd/send -m \'{{"code": "*100#"}}\'')
+    print("  the network, through the emulator's control FIFO (events on sim5360/modem/event):")
+    print(f"    echo 'sms +4915199990000 Hello from the network' > {control}")
+    print(f"    echo 'call +4930123456' > {control}; echo call-end > {control}")
+    print(f"    echo 'ussd *100# Balance 1.23 EUR' > {control}")
+    print("  stop with Ctrl-C")
+
+
 def _banner(mqtt: int, http: int, https: int, work: Path, actions: list[str], ready: bool) -> None:
     sub = f"mosquitto_sub -h 127.0.0.1 -p {mqtt} -v -t 'sim5360/#'"
     pub = f"mosquitto_pub -h 127.0.0.1 -p {mqtt} -t sim5360/modem/request"
@@ -254,4 +278,3 @@ def _banner(mqtt: int, http: int, https: int, work: Path, actions: list[str], re
             print(f"    {pub}/{topic_key} -m {body}")
         else:
             print(f"    ({key}: not built yet)")
-    print("  stop with Ctrl-C")
