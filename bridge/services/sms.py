@@ -94,19 +94,20 @@ def _plan(text: str) -> PartPlan:
         raise too_large("text", str(exc), limit=MAX_PARTS) from None
 
 
-def _cmgs(pdu: SubmitPdu) -> Exchange:
+def cmgs_exchange(pdu: SubmitPdu, timeout: float = SEND_TIMEOUT) -> Exchange:
+    """AT+CMGS=<length>, then at the `>` prompt the PDU and Ctrl-Z."""
     return Exchange(
         cellular.cmgs(pdu.tpdu_length),
         info=("+CMGS",),
         send_on=">",
         payload=[cellular.pdu_payload(pdu.hex)],
-        timeout=SEND_TIMEOUT,
+        timeout=timeout,
     )
 
 
 def _submit(ctx: ServiceContext, pdu: SubmitPdu) -> int:
     """Send one part; its message reference."""
-    exchange = _cmgs(pdu)
+    exchange = cmgs_exchange(pdu)
     reply: Reply = ctx.run(exchange)
     if not reply.final.ok:
         if reply.final.kind is ResultKind.CMS_ERROR and reply.final.detail:
