@@ -26,12 +26,14 @@ from bridge.daemon import Bridge
 from bridge.log import configure_logging
 
 if TYPE_CHECKING:
+    from bridge.emulator.core import Emulator
     from bridge.testservers.ftp import FtpTestServer
     from bridge.testservers.pop3 import Pop3TestServer
     from bridge.testservers.smtp import SmtpTestServer
 
 HOSTS = ("smtp.example.com", "pop3.example.com", "ftp.example.com", "www.example.com")
 USER = "demo"
+CONTROL_FIFO = "ttySIM.ctl"  # beside the emulator's link, as `emulate` names it
 DEMO_NUMBER = "+4915123456789"  # the SMS notify entity's recipient; the emulator keeps it
 
 
@@ -178,17 +180,12 @@ def main(args: argparse.Namespace) -> int:
         settings = load_settings(
             _config(work, broker.port, emulator.link, ports, passwords), env={}
         )
-        from bridge.emulator.cli import serve_control_fifo
-
-        control = work / "ttySIM.ctl"
-        serve_control_fifo(control, emulator, stop)
-        stack.callback(control.unlink, missing_ok=True)
+        _control_fifo(stack, emulator, work / CONTROL_FIFO, stop)
         bridge = Bridge(settings)
         bridge.start()
         stack.callback(bridge.stop)
         ready = bridge.link.connected.wait(15) and bridge.modems["modem"].wait_online(15)
         _banner(broker.port, http.port, https.port, work, sorted(bridge.actions), ready)
-        _cellular_banner(broker.port, control)
         sys.stdout.flush()
         received = work / "smtp-received"
         threading.Thread(target=_show_mail, args=(smtp, received, stop), daemon=True).start()
@@ -240,6 +237,14 @@ def _show_mail(smtp: SmtpTestServer, folder: Path, stop: threading.Event) -> Non
         )
 
 
+def _control_fifo(stack: ExitStack, emulator: Emulator, path: Path, stop: threading.Event) -> None:
+    """The emulator's control FIFO, as `emulate` has it: incoming SMS, calls, faults."""
+    from bridge.emulator.cli import serve_control_fifo
+
+    serve_control_fifo(path, emulator, stop)
+    stack.callback(path.unlink, missing_ok=True)
+
+
 def _cellular_banner(mqtt: int, control: Path) -> None:
     """SMS, USSD and the emulated network's side: what to send it through its FIFO."""
     pub = f"mosquitto_pub -h 127.0.0.1 -p {mqtt} -t sim5360/modem/request"
@@ -278,3 +283,4 @@ def _banner(mqtt: int, http: int, https: int, work: Path, actions: list[str], re
             print(f"    {pub}/{topic_key} -m {body}")
         else:
             print(f"    ({key}: not built yet)")
+    _cellular_banner(mqtt, work / CONTROL_FIFO)
