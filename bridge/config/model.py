@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bridge.log import REDACTED
+from bridge.sms.numbers import check_number
 
 # The name systemd/99-sim5360-bridge.rules gives the module's AT port (and Docker's
 # `--device /dev/ttyUSB2:/dev/sim5360-at`): with the rule installed no port need be set.
@@ -252,6 +253,20 @@ class SmsSettings(Section):
     reassembly_timeout: Annotated[float, Field(gt=0)] = 300  # seconds to wait for a part
     reject_calls: bool = False  # hang up incoming calls (they are still reported)
     balance_ussd: str = ""  # e.g. "*100#": the "Check balance" button
+
+    @field_validator("to")
+    @classmethod
+    def _numbers(cls, value: list[str]) -> list[str]:
+        for number in value:
+            check_number(number)  # InvalidNumber is a ValueError: the field's problem
+        return value
+
+    @field_validator("balance_ussd")
+    @classmethod
+    def _ussd_code(cls, value: str) -> str:
+        if len(value) > 160 or any(c not in "0123456789*#+" for c in value):
+            raise ValueError("must be digits, *, # and + only (up to 160)")
+        return value
 
 
 class PoolSettings(Section):
