@@ -39,7 +39,7 @@ RECEIVED = (cellular.STAT_UNREAD, cellular.STAT_READ)  # not the stored outgoing
 @dataclass(frozen=True)
 class _Work:
     """Something to read: `sweep` (the whole storage), `sms` or `report` (one index),
-    `cds` (a report that came whole, as a PDU)."""
+    `pdu` (a message or report routed to the host whole, `+CMT`/`+CDS`)."""
 
     kind: str
     index: int | None = None
@@ -75,7 +75,8 @@ class SmsInbox:
         """Before the modem starts, so its first `online` is heard."""
         self.modem.add_urc_listener(self._stored, "+CMTI")
         self.modem.add_urc_listener(self._stored, "+CDSI")
-        self.modem.add_urc_listener(self._routed_report, "+CDS")
+        self.modem.add_urc_listener(self._routed, "+CDS")
+        self.modem.add_urc_listener(self._routed, "+CMT")  # not asked for (AT+CNMI), but whole
         self.modem.add_state_listener(self._state_changed)
         self._timer.start()
 
@@ -92,9 +93,9 @@ class SmsInbox:
         if stored is not None:
             self._note(_Work("report" if urc.name == "+CDSI" else "sms", stored.index))
 
-    def _routed_report(self, urc: Urc) -> None:
+    def _routed(self, urc: Urc) -> None:
         if urc.pdu is not None:
-            self._note(_Work("cds", pdu=urc.pdu))
+            self._note(_Work("pdu", pdu=urc.pdu))
 
     def _state_changed(self, change: StateChange) -> None:
         if change.state is ModemState.ONLINE:

@@ -119,6 +119,8 @@ def test_delivery_report_becomes_an_event_with_the_reference(sms_rig: RigMaker) 
     event = rig.event("sms_delivered")
     assert (event["reference"], event["to"]) == (reference, TO)
     assert _sent(rig, "report me").report_requested
+    assert rig.emulator.network.storage.memories["SR"].used == 0  # read, then deleted
+    assert rig.emulator.network.storage.mem1 == "SM"  # the bridge's storage again
     # a failed delivery: the SMSC gives up (TP-ST 0x41)
     data = rig.ok("sms/send", {"to": "01511234567", "text": "unlucky"})
     [mr] = data["messages"][0]["references"]

@@ -78,6 +78,7 @@ def test_messages_stored_before_start_are_published_once(sms_rig: RigMaker) -> N
     def stored_while_away(emulator: Emulator) -> None:
         emulator.network.deliver_sms("+4917000000001", "while you were away")
         emulator.network.deliver_sms("Operator", "a long " * 30)  # 2 parts, alphanumeric
+        emulator.reboot()  # a power cycle: stored messages stay, held indications do not
 
     rig = sms_rig(before=stored_while_away, sms="delete_after_read = false")
     first = rig.event("sms_received", lambda e: e["text"] == "while you were away")
@@ -110,3 +111,17 @@ def test_sms_list_joins_parts_and_sms_delete_checks_every_id(sms_rig: RigMaker) 
     assert _storage_used(rig.emulator) == 0
     both = rig.request("sms/delete", {"ids": [1], "all": True})
     assert both["error"]["code"] == "invalid_request"
+
+
+def test_messages_and_reports_routed_whole_are_published_too(sms_rig: RigMaker) -> None:
+    """A firmware (or a user's AT+CNMI) that routes +CMT/+CDS to the host instead of
+    storing: the PDU in the URC is all there is, and it is still published."""
+    rig = sms_rig(modem="allow_raw_at = true")
+    rig.ok("modem/at", {"command": "AT+CNMI=1,2,0,1,0"})
+    rig.emulator.network.deliver_sms(SENDER, "routed, not stored")
+    assert rig.event("sms_received")["text"] == "routed, not stored"
+    assert _storage_used(rig.emulator) == 0
+    sent = rig.ok("sms/send", {"to": SENDER, "text": "report", "delivery_report": True})
+    [reference] = sent["messages"][0]["references"]
+    report = rig.event("sms_delivered")
+    assert (report["reference"], report["to"]) == (reference, SENDER)
