@@ -18,7 +18,6 @@ from bridge.services.errors import ResultCodes, ServiceError, invalid, module_er
 from bridge.services.sms_ledger import SentLedger
 from bridge.sms import (
     IncomingPart,
-    InvalidNumber,
     PartPlan,
     Reassembler,
     SubmitPdu,
@@ -38,14 +37,8 @@ BOXES = {"unread": cellular.STAT_UNREAD, "read": cellular.STAT_READ, "all": cell
 StorageIndex = Annotated[int, Field(strict=True, ge=0, le=65535)]
 
 
-def _number(value: str) -> str:
-    try:
-        return check_number(value)
-    except InvalidNumber as exc:
-        raise ValueError(str(exc)) from None
-
-
-Number = Annotated[str, Field(strict=True), AfterValidator(_number)]
+# InvalidNumber is a ValueError: pydantic reports it as the number's own problem
+Number = Annotated[str, Field(strict=True), AfterValidator(check_number)]
 
 
 def _listed(value: object) -> object:
