@@ -14,6 +14,7 @@ from pathlib import Path
 from types import FrameType
 
 from bridge import __version__
+from bridge.calls import CallWatcher
 from bridge.config import ConfigError, Settings, load_settings
 from bridge.files import FilesArea
 from bridge.health import heartbeat_path
@@ -33,6 +34,7 @@ from bridge.mqtt.topics import Topics
 from bridge.sdnotify import Notifier
 from bridge.services.base import load_actions
 from bridge.services.errors import ServiceError
+from bridge.sms_inbox import SmsInbox
 from bridge.worker import ModemWorker, Outcome, PeriodicJob
 
 log = logging.getLogger("bridge")
@@ -59,6 +61,12 @@ class Bridge:
             modem = Modem(ms.id, ModemOptions(port=ms.port, baudrate=ms.baudrate, apn=ms.apn))
             self.modems[ms.id] = modem
             self.workers[ms.id] = ModemWorker(modem, settings, ms, files)
+        # incoming SMS, delivery reports and calls: events, read on each modem's worker
+        self.inboxes = [SmsInbox(m, self.workers[i], settings) for i, m in self.modems.items()]
+        self.calls = [
+            CallWatcher(m, self.workers[i], reject=settings.sms.reject_calls)
+            for i, m in self.modems.items()
+        ]
         secrets = settings.secret_values
         self.journal = Journal.open(settings.files.state_dir)
         self.link = MqttLink(
@@ -172,6 +180,10 @@ class Bridge:
             self.discovery.start()  # before the modems: it listens for their `online`
         for poller in self.pollers:  # the mail count is read as soon as the modem is online
             poller.worker.modem.add_state_listener(functools.partial(_kick_when_online, poller))
+        for inbox in self.inboxes:
+            inbox.start()  # before the modems too: their `online` reads stored messages
+        for calls in self.calls:
+            calls.start()
         for modem_id, modem in self.modems.items():
             self.last.watch(modem)
             modem.start()
@@ -197,6 +209,8 @@ class Bridge:
             t.start()
         for t in stoppers:
             t.join()
+        for inbox in self.inboxes:
+            inbox.stop()
         for face in self.faces.values():
             face.stop()
             face.publish_offline()

@@ -26,6 +26,7 @@ from bridge.daemon import Bridge
 from bridge.log import configure_logging
 
 if TYPE_CHECKING:
+    from bridge.emulator.core import Emulator
     from bridge.testservers.ftp import FtpTestServer
     from bridge.testservers.pop3 import Pop3TestServer
     from bridge.testservers.smtp import SmtpTestServer
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 HOSTS = ("smtp.example.com", "pop3.example.com", "ftp.example.com", "www.example.com")
 USER = "demo"
 DEFAULT_MQTT_PORT = 1883
+CONTROL_FIFO = "ttySIM.ctl"  # beside the emulator's link, as `emulate` names it
+DEMO_NUMBER = "+4915123456789"  # the SMS notify entity's recipient; the emulator keeps it
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -143,6 +146,10 @@ server = "ftp.example.com"
 port = {ports["ftps"]}
 user = "{USER}"
 password = "{passwords["ftps"]}"
+
+[sms]
+to = ["{DEMO_NUMBER}"]
+balance_ussd = "*100#"
 """
     path = work / "demo.toml"
     path.write_text(text)
@@ -196,6 +203,7 @@ def main(args: argparse.Namespace) -> int:
         settings = load_settings(
             _config(work, broker.port, emulator.link, ports, passwords), env={}
         )
+        _control_fifo(stack, emulator, work / CONTROL_FIFO, stop)
         bridge = Bridge(settings)
         bridge.start()
         stack.callback(bridge.stop)
@@ -252,6 +260,27 @@ def _show_mail(smtp: SmtpTestServer, folder: Path, stop: threading.Event) -> Non
         )
 
 
+def _control_fifo(stack: ExitStack, emulator: Emulator, path: Path, stop: threading.Event) -> None:
+    """The emulator's control FIFO, as `emulate` has it: incoming SMS, calls, faults."""
+    from bridge.emulator.cli import serve_control_fifo
+
+    serve_control_fifo(path, emulator, stop)
+    stack.callback(path.unlink, missing_ok=True)
+
+
+def _cellular_banner(mqtt: int, control: Path) -> None:
+    """SMS, USSD and the emulated network's side: what to send it through its FIFO."""
+    pub = f"mosquitto_pub -h 127.0.0.1 -p {mqtt} -t sim5360/modem/request"
+    print("  SMS and USSD (the emulator decodes what it is sent; see its sent messages):")
+    print(f'    {pub}/sms/send -m \'{{"to": "{DEMO_NUMBER}", "text": "Hallo €5 [ok]"}}\'')
+    print(f'    {pub}/ussd/send -m \'{{"code": "*100#"}}\'')
+    print("  the network, through the emulator's control FIFO (events on sim5360/modem/event):")
+    print(f"    echo 'sms +4915199990000 Hello from the network' > {control}")
+    print(f"    echo 'call +4930123456' > {control}; echo call-end > {control}")
+    print(f"    echo 'ussd *100# Balance 1.23 EUR' > {control}")
+    print("  stop with Ctrl-C")
+
+
 def _banner(mqtt: int, http: int, https: int, work: Path, actions: list[str], ready: bool) -> None:
     sub = f"mosquitto_sub -h 127.0.0.1 -p {mqtt} -v -t 'sim5360/#'"
     pub = f"mosquitto_pub -h 127.0.0.1 -p {mqtt} -t sim5360/modem/request"
@@ -281,4 +310,4 @@ def _banner(mqtt: int, http: int, https: int, work: Path, actions: list[str], re
             print(f"    {pub}/{topic_key} -m {body}")
         else:
             print(f"    ({key}: not built yet)")
-    print("  stop with Ctrl-C")
+    _cellular_banner(mqtt, work / CONTROL_FIFO)

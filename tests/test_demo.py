@@ -58,6 +58,19 @@ def test_demo_runs_and_answers(tmp_path: Path) -> None:
             assert sent["status"] == "ok", sent
             line = proc.stdout.readline()  # the demo tells what its SMTP server received
             assert "SMTP server received: 'From the demo test'" in line, line
+            assert re.search(r"modem/request/sms/send -m '.*\"to\"", text), text
+            assert re.search(r"modem/request/ussd/send -m '.*\*100#", text), text
+            # the printed FIFO line injects an incoming SMS, which the bridge publishes
+            fifo = re.search(r"echo 'sms (\S+) (.+)' > (\S+)", text)
+            assert fifo is not None, text
+            probe.subscribe("sim5360/modem/event")
+            Path(fifo.group(3)).write_text(f"sms {fifo.group(1)} {fifo.group(2)}\n")
+            event = probe.wait_for(
+                "sim5360/modem/event", lambda e: e["event_type"] == "sms_received", timeout=30
+            )
+            assert (event["from"], event["text"]) == (fifo.group(1), fifo.group(2))
+            balance = probe.request("sim5360", "ussd/send", {"code": "*100#"})
+            assert balance["status"] == "ok" and "Balance" in balance["data"]["text"], balance
         finally:
             probe.close()
         proc.send_signal(signal.SIGINT)

@@ -181,6 +181,7 @@ SIDE_EFFECT_FREE = {
     "ftps/get",
     "efs/list",
     "efs/download",
+    "sms/list",
 }
 
 

@@ -59,12 +59,23 @@ def cpms(memory: str) -> bytes:
     return write("+CPMS", mem, mem, mem)
 
 
+def cpms_read(memory: str) -> bytes:
+    """`AT+CPMS=<mem1>`: read and delete from `memory` alone ("SR": the status reports
+    a `+CDSI` points at), the other two memories unchanged."""
+    if memory not in ("SM", "ME", "MT", "SR"):
+        raise ParameterError("storage", "out_of_range", "must be SM, ME, MT or SR")
+    return write("+CPMS", string(memory, field="storage"))
+
+
 def clip(enabled: bool = True) -> bytes:
     """`AT+CLIP=1`: the caller's number after every RING."""
     return write("+CLIP", integer(int(enabled), field="clip", low=0, high=1))
 
 
-def setup_commands(memory: str = "SM") -> list[bytes]:
+STORAGE = "SM"  # the SIM: every SIM5360 has it; "ME" is firmware-dependent
+
+
+def setup_commands(memory: str = STORAGE) -> list[bytes]:
     """What the bridge sends after every start and reboot for SMS and calls: PDU
     mode, one storage for reading, writing and receiving, stored-message
     indications, caller identification."""

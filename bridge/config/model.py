@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bridge.log import REDACTED
+from bridge.sms.numbers import check_number
 
 # The name systemd/99-sim5360-bridge.rules gives the module's AT port (and Docker's
 # `--device /dev/ttyUSB2:/dev/sim5360-at`): with the rule installed no port need be set.
@@ -245,13 +246,27 @@ class FtpsSettings(FtpSettings):
 
 
 class SmsSettings(Section):
-    """Defaults for the SMS notify entity, incoming messages and calls, the balance button."""
+    """The SMS notify entity's recipients, incoming messages and calls, the balance button."""
 
-    to: list[str] = Field(default_factory=list)  # default recipients of the SMS notify entity
+    to: list[str] = []  # default recipients of the SMS notify entity
     delete_after_read: bool = True  # keep the module's storage empty
-    reassembly_timeout: Annotated[float, Field(gt=0)] = 300.0  # seconds for a missing part
+    reassembly_timeout: Annotated[float, Field(gt=0)] = 300  # seconds to wait for a part
     reject_calls: bool = False  # hang up incoming calls (they are still reported)
     balance_ussd: str = ""  # e.g. "*100#": the "Check balance" button
+
+    @field_validator("to")
+    @classmethod
+    def _numbers(cls, value: list[str]) -> list[str]:
+        for number in value:
+            check_number(number)  # InvalidNumber is a ValueError: the field's problem
+        return value
+
+    @field_validator("balance_ussd")
+    @classmethod
+    def _ussd_code(cls, value: str) -> str:
+        if len(value) > 160 or any(c not in "0123456789*#+" for c in value):
+            raise ValueError("must be digits, *, # and + only (up to 160)")
+        return value
 
 
 class PoolSettings(Section):

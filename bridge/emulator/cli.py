@@ -102,13 +102,7 @@ def main(args: argparse.Namespace) -> int:
     emulator.start()
     for apply in fault_setup:  # after the start, so noise counts lines from the boot on
         apply(faults)
-    listener = threading.Thread(
-        target=_serve_control,
-        args=(control, faults, stop, emulator.network),
-        name="emulate-control",
-        daemon=True,
-    )
-    listener.start()
+    listener = serve_control_fifo(control, emulator, stop)
     services = ", ".join(sorted(emulator.services)) or "none"
     print(
         f"SIM5360 emulator on {args.link} (control FIFO {control}; services: {services});"
@@ -159,6 +153,20 @@ def _pair(item: str, flag: str) -> tuple[str, str]:
     if not sep or not name or not value:
         raise ValueError(f"{flag} wants NAME=VALUE, not {item!r}")
     return name, value
+
+
+def serve_control_fifo(path: Path, emulator: Emulator, stop: threading.Event) -> threading.Thread:
+    """Take control lines (faults, incoming SMS and calls) for `emulator` from the FIFO at
+    `path` (made if missing) until `stop`; the demo's emulator is driven this way too."""
+    _make_fifo(path)
+    listener = threading.Thread(
+        target=_serve_control,
+        args=(path, emulator.faults, stop, emulator.network),
+        name="emulate-control",
+        daemon=True,
+    )
+    listener.start()
+    return listener
 
 
 def _make_fifo(path: Path) -> None:

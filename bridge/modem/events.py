@@ -11,10 +11,10 @@ class EventType(StrEnum):
     MODEM_REBOOTED = "modem_rebooted"  # the module restarted, on its own or on request
     NETWORK_LOST = "network_lost"  # +CREG: no longer registered
     NETWORK_BACK = "network_back"  # +CREG: registered again
-    SMS_RECEIVED = "sms_received"  # an incoming SMS, reassembled
-    SMS_DELIVERED = "sms_delivered"  # a delivery report: delivered
-    SMS_FAILED = "sms_failed"  # a delivery report: not delivered
-    INCOMING_CALL = "incoming_call"  # once per call
+    SMS_RECEIVED = "sms_received"  # an incoming SMS, its parts joined (or timed out)
+    SMS_DELIVERED = "sms_delivered"  # a delivery report: the recipient has it
+    SMS_FAILED = "sms_failed"  # a delivery report: the SMSC gave up
+    INCOMING_CALL = "incoming_call"  # once per call, not once per RING
 
 
 EVENT_TYPES: tuple[str, ...] = tuple(event.value for event in EventType)

@@ -1,5 +1,6 @@
 """What the module needs after every open and every reboot (ERRATA "Boot, reset"):
-answering AT, echo off, verbose errors, URC port, APN, clock, identity."""
+answering AT, echo off, verbose errors, URC port, SMS and call indications, APN, clock,
+identity."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from bridge.at import cellular
 from bridge.at import commands as at
 from bridge.modem.errors import MODEM_ERROR, TIMEOUT, ModemError
 from bridge.modem.exchange import Exchange, Reply
@@ -55,6 +57,8 @@ def setup_script(*, apn: str = "", catr: int | None = None) -> list[Step]:
         # registration changes as `+CREG: <stat>` URCs: the network_lost/network_back events
         Exchange(at.write("+CREG", at.integer(1, field="creg", low=0, high=2))),
     ]
+    # PDU mode, one storage, +CMTI/+CDSI indications, +CLIP after RING (bridge/at/cellular)
+    steps += [Exchange(command, info=("+CPMS",)) for command in cellular.setup_commands()]
     if catr is not None:
         steps.append(Exchange(at.write("+CATR", at.integer(catr, field="catr", low=0, high=6))))
     if apn:

@@ -22,10 +22,16 @@ from bridge.services.errors import ServiceError, invalid, invalid_fields
 log = logging.getLogger("bridge.mqtt")
 
 NOTIFY_KEY = "smtp/send"
+SMS_NOTIFY_KEY = "sms/send"
+CHECK_BALANCE = "check_balance"
 
 
 def _always(settings: Settings) -> bool:
     return True
+
+
+def _no_fields(settings: Settings) -> dict[str, Any]:
+    return {}
 
 
 def balance_on(settings: Settings) -> bool:
@@ -33,16 +39,22 @@ def balance_on(settings: Settings) -> bool:
     return bool(settings.sms.balance_ussd)
 
 
+def _balance_request(settings: Settings) -> dict[str, Any]:
+    return {"code": settings.sms.balance_ussd}
+
+
 @dataclass(frozen=True)
 class Button:
-    """A Home Assistant button: its press runs `action` with an empty request. Declared
-    once; discovery makes its entity from the same row."""
+    """A Home Assistant button: its press runs `action` with `request(settings)`, when
+    `when(settings)` says the button exists. Declared once; discovery makes its entity
+    from the same row."""
 
     key: str
     name: str
     action: str
     ha: dict[str, Any] = field(default_factory=dict)  # icon, device_class, entity_category
-    when: Callable[[Settings], bool] = _always  # whether this bridge offers it
+    request: Callable[[Settings], dict[str, Any]] = _no_fields
+    when: Callable[[Settings], bool] = _always
 
 
 BUTTONS = {
@@ -61,16 +73,15 @@ BUTTONS = {
             {"device_class": "restart", "entity_category": "config"},
         ),
         Button(
-            "check_balance",
+            CHECK_BALANCE,
             "Check balance",
-            "ussd/send",  # with sms.balance_ussd as the code
-            {"icon": "mdi:cash"},
+            "ussd/send",
+            {"icon": "mdi:cash-multiple"},
+            request=_balance_request,
             when=balance_on,
         ),
     )
 }
-# what a JSON-object message may set; `transaction` is the envelope's, for automations
-NOTIFY_FIELDS = frozenset({"subject", "body", "to", "transaction"})
 
 
 def _json_object(text: str) -> dict[str, Any] | None:
@@ -85,26 +96,61 @@ def _json_object(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def notify_request(payload: bytes, subject: str) -> dict[str, Any]:
-    """The smtp/send request for a notify message: Home Assistant sends only the message
-    (it drops the title), so the message is the body and `subject` the subject; a JSON
-    object may set subject, body and to instead. Recipients default to `[smtp] to`
-    through smtp/send itself. Raises ServiceError(invalid_request)."""
+def _message(payload: bytes, fields: frozenset[str]) -> tuple[str, dict[str, Any] | None]:
+    """A notify message: its text, and its fields when it is a JSON object (each one of
+    `fields`, or `transaction`, the envelope's, for automations)."""
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
         raise invalid("message", "is not UTF-8") from None
-    fields = _json_object(text)
+    given = _json_object(text)
+    if given is not None:
+        unknown = sorted(set(given) - fields - {"transaction"})
+        if unknown:
+            reason = f"not a notify field ({', '.join(sorted(fields))})"
+            raise invalid_fields([(name, reason) for name in unknown])
+    return text, given
+
+
+def notify_request(payload: bytes, settings: Settings) -> dict[str, Any]:
+    """The smtp/send request for a notify message: Home Assistant sends only the message
+    (it drops the title), so the message is the body and `smtp.notify_subject` the
+    subject; a JSON object may set subject, body and to instead. Recipients default to
+    `[smtp] to` through smtp/send itself. Raises ServiceError(invalid_request)."""
+    subject = settings.smtp.notify_subject
+    text, fields = _message(payload, frozenset({"subject", "body", "to"}))
     if fields is None:
         return {"subject": subject, "body": text}
-    unknown = sorted(set(fields) - NOTIFY_FIELDS)
-    if unknown:
-        reason = "not a notify field (subject, body, to)"
-        raise invalid_fields([(name, reason) for name in unknown])
     request: dict[str, Any] = {"subject": subject, "body": "", **fields}
     if isinstance(request.get("to"), str):
         request["to"] = [request["to"]]  # one address is the common case
     return request
+
+
+def notify_sms_request(payload: bytes, settings: Settings) -> dict[str, Any]:
+    """The sms/send request for an SMS notify message: the message is the text, sent to
+    `sms.to`; a JSON object may set `to` and `text` instead. sms/send checks the rest."""
+    text, fields = _message(payload, frozenset({"to", "text"}))
+    if fields is None:
+        return {"to": list(settings.sms.to), "text": text}
+    return {"to": list(settings.sms.to), **fields}
+
+
+@dataclass(frozen=True)
+class Notify:
+    """A Home Assistant notify entity: the topic leaf its messages arrive on, the action
+    they become, and how."""
+
+    leaf: str
+    action: str
+    build: Callable[[bytes, Settings], dict[str, Any]]
+    what: str  # for the log line: "an e-mail"
+
+
+NOTIFIES = (
+    Notify("notify", NOTIFY_KEY, notify_request, "an e-mail"),
+    Notify("notify_sms", SMS_NOTIFY_KEY, notify_sms_request, "an SMS"),
+)
 
 
 class Commands:
@@ -114,12 +160,13 @@ class Commands:
         self.topics = topics
         self.settings = settings
         self.router = router
-        self._targets: dict[str, tuple[str, str]] = {}  # topic -> (modem, command)
+        self._targets: dict[str, tuple[str, Notify | Button]] = {}  # topic -> (modem, what)
         for ms in settings.modems:
-            self._targets[topics.notify(ms.id)] = (ms.id, "notify")
+            for notify in NOTIFIES:
+                self._targets[topics.notify(ms.id, notify.leaf)] = (ms.id, notify)
             for button in BUTTONS.values():
                 if button.when(settings):
-                    self._targets[topics.button(ms.id, button.key)] = (ms.id, button.key)
+                    self._targets[topics.button(ms.id, button.key)] = (ms.id, button)
 
     def subscriptions(self) -> list[tuple[str, int]]:
         return [(topic, 1) for topic in self._targets]
@@ -130,16 +177,16 @@ class Commands:
         if target is None:
             return
         modem, command = target
-        if command != "notify":
-            log.info("modem %s: button %s pressed", modem, command)
-            self._request(modem, BUTTONS[command].action, {}, message)
+        if isinstance(command, Button):
+            log.info("modem %s: button %s pressed", modem, command.key)
+            self._request(modem, command.action, command.request(self.settings), message)
             return
         try:
-            body = notify_request(message.payload, self.settings.smtp.notify_subject)
+            body = command.build(message.payload, self.settings)
         except ServiceError as exc:
             reply = ReplyTarget(
-                topic=message.response_topic or self.topics.response(modem, NOTIFY_KEY),
-                progress_topic=self.topics.progress(modem, NOTIFY_KEY),
+                topic=message.response_topic or self.topics.response(modem, command.action),
+                progress_topic=self.topics.progress(modem, command.action),
                 correlation_data=message.correlation_data,
                 transaction=None,
                 pooled=False,
@@ -148,8 +195,8 @@ class Commands:
             )
             self.router.answer(reply, exc, None)
             return
-        log.info("modem %s: a notify message becomes an e-mail", modem)
-        self._request(modem, NOTIFY_KEY, body, message)
+        log.info("modem %s: a notify message becomes %s", modem, command.what)
+        self._request(modem, command.action, body, message)
 
     def _request(self, modem: str, key: str, body: dict[str, Any], message: Inbound) -> None:
         # an MQTT 5 Response Topic on the command is honoured like on a request

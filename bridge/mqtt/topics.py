@@ -33,9 +33,10 @@ class Topics:
         """Where a request for `<service>/<action>` of `modem` arrives."""
         return f"{self.base}/{modem}/request/{key}"
 
-    def notify(self, modem: str) -> str:
-        """Home Assistant's e-mail notify entity: its message becomes an smtp/send."""
-        return f"{self.base}/{modem}/notify"
+    def notify(self, modem: str, leaf: str = "notify") -> str:
+        """A Home Assistant notify entity's messages: `notify` (e-mail, an smtp/send) or
+        `notify_sms` (an sms/send)."""
+        return f"{self.base}/{modem}/{leaf}"
 
     def notify_sms(self, modem: str) -> str:
         """Home Assistant's SMS notify entity: its message becomes an sms/send."""

@@ -11,8 +11,9 @@ ESCAPE = 0x1B
 
 def to_septets(text: str) -> bytes | None:
     """One septet per basic character, two (ESC + code) per extension character;
-    None when the text has a character outside both tables. A literal ESC is one too:
-    as a septet it would announce an extension character, so the text goes as UCS-2."""
+    None when the text has a character outside both tables. The codec maps U+001B to
+    the escape septet itself, which a reader takes as the start of an extension
+    character and drops: ESC is no character of the alphabet here (UCS-2 carries it)."""
     if "\x1b" in text:
         return None
     try:

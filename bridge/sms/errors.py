@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class InvalidNumber(ValueError):
-    """A destination that is neither `+` and 3-20 digits nor a short code."""
+    """A destination that is neither `+` and 3-20 digits nor 3-20 digits without it."""
 
 
 class TooLarge(ValueError):

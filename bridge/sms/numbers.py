@@ -9,8 +9,7 @@ from bridge.sms import alphabet
 from bridge.sms.errors import InvalidNumber, PduError
 
 _INTERNATIONAL = re.compile(r"\+[0-9]{3,20}")
-_SHORT_CODE = re.compile(r"[0-9]{3,8}")  # ASCII digits: "\\d" takes any script's
-MAX_SHORT_CODE = 8
+_NATIONAL = re.compile(r"[0-9]{3,20}")  # ASCII digits: "\\d" takes any script's
 
 TOA_INTERNATIONAL = 0x91  # type of number "international", numbering plan ISDN/E.164
 TOA_UNKNOWN = 0x81  # type of number "unknown", numbering plan ISDN/E.164
@@ -21,12 +20,13 @@ _SEMI_OCTET = "0123456789*#abc"
 
 
 def check_number(number: str) -> str:
-    """The number as sent: `+` and 3-20 digits, or a short code of 3-8 digits."""
-    if _INTERNATIONAL.fullmatch(number) or _SHORT_CODE.fullmatch(number):
+    """The number as sent: `+` and 3-20 digits (international), or 3-20 digits
+    (a national number such as 01511234567, or a short code), sent as type unknown
+    so the network reads it as dialled."""
+    if _INTERNATIONAL.fullmatch(number) or _NATIONAL.fullmatch(number):
         return number
     raise InvalidNumber(
-        "must be + and 3 to 20 digits (international) or a short code of 3 to "
-        f"{MAX_SHORT_CODE} digits"
+        "must be + and 3 to 20 digits (international), or 3 to 20 digits (national or short code)"
     )
 
 

@@ -11,22 +11,13 @@ from bridge.at import cellular as c
 from bridge.at import commands as at
 from bridge.emulator.core import Emulator
 from bridge.modem import Exchange, Verdict
-from bridge.sms import Deliver, StatusReport, SubmitPdu, decode_pdu, encode_submit
+from bridge.services.sms import cmgs_exchange
+from bridge.sms import Deliver, StatusReport, decode_pdu, encode_submit
 from bridge.sms.ussd import ussd_text
 from tests.fixtures.emulator import EmulatorFactory
 from tests.fixtures.modem import ModemFactory
 
 EMOJI = "\U0001f600"
-
-
-def cmgs_exchange(pdu: SubmitPdu) -> Exchange:
-    return Exchange(
-        c.cmgs(pdu.tpdu_length),
-        info=("+CMGS",),
-        send_on=">",
-        payload=[c.pdu_payload(pdu.hex)],
-        timeout=10,
-    )
 
 
 def test_cmgs_sends_every_part_and_reads_the_references(

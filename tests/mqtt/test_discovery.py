@@ -31,8 +31,6 @@ CONFIGS = f"{PREFIX}/+/+/config"
 KEYS = ENTITY_KEYS
 ENTITIES = sum(len(keys) for keys in KEYS.values())
 MEASUREMENTS = ("_signal", "_registration", "_operator")
-# registered by the sms/ussd services, built on another branch (issue of the SMS service)
-SMS_ACTIONS = {"sms/send", "ussd/send"}
 
 BridgeMaker = Callable[..., Bridge]
 
@@ -149,6 +147,10 @@ def test_configs_are_retained_with_device_availability_and_signal_fields(
         "modem_rebooted",
         "network_lost",
         "network_back",
+        "sms_received",
+        "sms_delivered",
+        "sms_failed",
+        "incoming_call",
     }
     last_email = configs[config_topic("sensor", imei, "last_email")]
     assert last_email["state_topic"] == f"{BASE}/modem/last/smtp"
@@ -435,7 +437,7 @@ def test_the_entity_table_is_fed_by_registered_actions_and_declared_events() -> 
     from bridge.mqtt.topics import Topics
     from bridge.services.base import load_actions
 
-    actions = set(load_actions()) | SMS_ACTIONS
+    actions = set(load_actions())
     assert {e.feed for e in ENTITIES} - actions <= {"state", "event"}
     buttons = {e.key: e for e in ENTITIES if e.component == "button"}
     assert set(buttons) == set(BUTTONS)

@@ -64,7 +64,10 @@ def test_limits() -> None:
     assert count_parts("ж" * 671) == 11
 
 
-@pytest.mark.parametrize("number", ["+4915123456789", "+123", "+" + "1" * 20, "112", "12345678"])
+@pytest.mark.parametrize(
+    "number",
+    ["+4915123456789", "+123", "+" + "1" * 20, "112", "12345678", "01511234567", "1" * 20],
+)
 def test_good_numbers(number: str) -> None:
     assert check_number(number) == number
 
@@ -75,7 +78,7 @@ def test_good_numbers(number: str) -> None:
         "",
         "+12",
         "+" + "1" * 21,
-        "123456789",
+        "1" * 21,
         "015123456789x",
         "+49 151",
         '+49"',
@@ -87,6 +90,14 @@ def test_good_numbers(number: str) -> None:
 def test_bad_numbers(number: str) -> None:
     with pytest.raises(InvalidNumber):
         check_number(number)
+
+
+def test_national_number_is_sent_as_type_unknown() -> None:
+    [pdu] = encode_submit("01511234567", "hi")
+    raw = bytes.fromhex(pdu.hex)
+    # SMSC 00, first octet, TP-MR, then TP-DA: 11 digits, TOA 0x81, swapped semi-octets
+    assert raw[3:5] == bytes((11, 0x81))
+    assert raw[5:11].hex().upper() == "1015214365F7"
 
 
 def test_bad_number_is_refused_before_encoding() -> None:
