@@ -25,6 +25,7 @@ from bridge.mqtt.discovery import Discovery, mail_topic, polling_on
 from bridge.mqtt.face import ModemFace, now_iso
 from bridge.mqtt.link import Inbound, MqttLink
 from bridge.mqtt.notify import Commands
+from bridge.mqtt.pool import PoolMember
 from bridge.mqtt.recovery import recover
 from bridge.mqtt.router import Router
 from bridge.mqtt.topics import Topics
@@ -80,6 +81,13 @@ class Bridge:
             for ms in settings.modems
         }
         self.pollers = self._pollers()
+        self.pool: PoolMember | None = None
+        if settings.pool.enabled:
+            self.pool = PoolMember(
+                settings.mqtt, self.topics, dict(self.workers), settings.pool.capacity_interval
+            )
+            for worker in self.workers.values():
+                worker.add_load_listener(self.pool.changed)
         # a request may carry a file inline: base64 of inline_limit bytes, plus its fields
         limit = settings.files.inline_limit * 4 // 3 + 64 * 1024
         self.router = Router(
@@ -91,6 +99,8 @@ class Bridge:
             secrets=secrets,
             journal=self.journal,
             other=self._other,
+            name=settings.mqtt.client_id,
+            pool=self.pool.view if self.pool is not None else None,
         )
         # Home Assistant: discovery configs, and its notify/button command topics
         self.discovery: Discovery | None = None
@@ -123,7 +133,10 @@ class Bridge:
         self.link.publish(mail_topic(self.topics, modem_id), count, retain=True)
 
     def _other(self, message: Inbound) -> None:
-        """What the router does not take: Home Assistant's status and commands."""
+        """What the router does not take: the pool's capacity, Home Assistant's status
+        and commands."""
+        if self.pool is not None:
+            self.pool.heard(message)
         if self.discovery is not None:
             self.discovery.heard(message)
         if self.commands is not None:
@@ -131,8 +144,8 @@ class Bridge:
 
     def _subscriptions(self) -> list[tuple[str, int]]:
         subs = [(self.topics.requests(modem_id), 1) for modem_id in self.modems]
-        if self.settings.pool.enabled:
-            subs.append((self.topics.shared_jobs, 1))
+        if self.pool is not None:
+            subs += [(self.topics.shared_jobs, 1), *self.pool.subscriptions()]
         if self.discovery is not None and self.commands is not None:
             subs += self.discovery.subscriptions() + self.commands.subscriptions()
         return subs
@@ -172,10 +185,14 @@ class Bridge:
         recover(self.journal, self.router, self.workers)  # before any new request
         self.router.start()
         self.link.start()
+        if self.pool is not None:
+            self.pool.start()
 
     def stop(self) -> None:
         """Stop taking requests, finish or cancel the running ones, answer queued ones
         `cancelled`, publish offline, disconnect."""
+        if self.pool is not None:
+            self.pool.stop()  # first: no bridge forwards here any more
         self.router.close()
         for poller in self.pollers:
             poller.stop()

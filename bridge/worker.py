@@ -51,9 +51,16 @@ class Job:
 class _Lane:
     """A bounded queue and the thread that empties it, one job at a time."""
 
-    def __init__(self, name: str, size: int, run: Callable[[Job], Outcome]) -> None:
+    def __init__(
+        self,
+        name: str,
+        size: int,
+        run: Callable[[Job], Outcome],
+        changed: Callable[[], None] = lambda: None,
+    ) -> None:
         self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=size)
         self._run = run
+        self._changed = changed  # queued, started or finished a job (the pool's capacity)
         self.current: Job | None = None
         self.since: float | None = None  # monotonic start of `current` (the health check)
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
@@ -78,6 +85,7 @@ class _Lane:
             self._queue.put_nowait(job)
         except queue.Full:
             return False
+        self._changed()
         return True
 
     def cancel_queued(self) -> None:
@@ -100,11 +108,13 @@ class _Lane:
             if job is None:
                 return
             self.current, self.since = job, time.monotonic()
+            self._changed()
             try:
                 job.on_start()
                 job.finish(self._run(job))
             finally:
                 self.current, self.since = None, None
+                self._changed()
 
 
 class ModemWorker:
@@ -118,9 +128,10 @@ class ModemWorker:
         self.modem_settings = modem_settings
         self.files = files
         size = modem_settings.queue_size
+        self._listeners: list[Callable[[], None]] = []
         self._lanes = {
-            False: _Lane(f"modem-{modem.id}-worker", size, self._run),
-            True: _Lane(f"modem-{modem.id}-control", size, self._run),
+            False: _Lane(f"modem-{modem.id}-worker", size, self._run, self._changed),
+            True: _Lane(f"modem-{modem.id}-control", size, self._run, self._changed),
         }
         self._closed = False
         self._lock = threading.Lock()
@@ -128,6 +139,20 @@ class ModemWorker:
     def start(self) -> None:
         for lane in self._lanes.values():
             lane.start()
+
+    def add_load_listener(self, listener: Callable[[], None]) -> None:
+        """Called (on any thread; it must only signal) when a job is queued, starts or
+        ends, or the modem's state changes: the pool's capacity follows it."""
+        self._listeners.append(listener)
+        self.modem.add_state_listener(lambda change: listener())
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    @property
+    def online(self) -> bool:
+        return self.modem.state.state.value == "online"
 
     @property
     def idle(self) -> bool:
