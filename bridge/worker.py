@@ -40,6 +40,8 @@ class Job:
     # the request journal's hooks: the worker took the job; a command is about to go out
     on_start: Callable[[], None] = lambda: None
     on_send: Callable[[Exchange], None] | None = None
+    # a pool job still waiting may be passed on to another bridge: True when it was
+    forward: Callable[[], bool] | None = None
 
     def finish(self, outcome: Outcome) -> None:
         try:
@@ -87,6 +89,23 @@ class _Lane:
             return False
         self._changed()
         return True
+
+    def withdraw(self, limit: int) -> list[Job]:
+        """Take up to `limit` waiting jobs that may be forwarded out of the queue, oldest
+        first (the pool: another bridge has a free modem)."""
+        taken: list[Job] = []
+        with self._queue.mutex:
+            for job in list(self._queue.queue):
+                if len(taken) >= limit:
+                    break
+                if job is not None and job.forward is not None:
+                    self._queue.queue.remove(job)
+                    taken.append(job)
+            if taken:
+                self._queue.not_full.notify(len(taken))
+        if taken:
+            self._changed()
+        return taken
 
     def cancel_queued(self) -> None:
         while True:
@@ -176,6 +195,13 @@ class ModemWorker:
             if not lane.alive and not self._closed:
                 return "a worker thread ended"
         return None
+
+    def withdraw(self, limit: int) -> list[Job]:
+        """Waiting pool jobs another bridge could start now (see `_Lane.withdraw`)."""
+        taken: list[Job] = []
+        for lane in self._lanes.values():
+            taken += lane.withdraw(limit - len(taken))
+        return taken
 
     def submit(self, job: Job) -> bool:
         """Queue a job; False when its queue is full or the worker is stopping."""

@@ -144,6 +144,12 @@ class PoolView:
                 peer.queued += 1
             return peer.name
 
+    def free_modems(self, now: float | None = None) -> int:
+        """Free modems on fresh other bridges, as last heard (less those picked since)."""
+        now = time.time() if now is None else now
+        with self._lock:
+            return sum(p.free for p in self._peers.values() if p.fresh(now))
+
     def names(self) -> list[str]:
         with self._lock:
             return sorted(self._peers)
@@ -180,27 +186,21 @@ class CapacityAdvertiser:
         self._thread.join(timeout=5)
 
     def _loop(self) -> None:
-        last_sent: dict[str, Any] | None = None
+        """Published even when the snapshot equals the last one: a job that started and
+        ended between two publishes means a modem freed up, and a bridge that counted a
+        forward against this one learns it has room again."""
         sent_at = 0.0
         while not self._stop.is_set():
             self._wake.wait(max(0.0, sent_at + self.interval - time.monotonic()))
             if self._stop.wait(max(0.0, sent_at + MIN_GAP - time.monotonic())):
                 return
-            self._wake.clear()  # what changed from here on is in the next snapshot
-            current = self._snapshot()
-            due = time.monotonic() - sent_at >= self.interval
-            if not due and last_sent is not None and _same_load(current, last_sent):
-                continue
+            self._wake.clear()  # what changes from here on is in the next snapshot
             try:
-                self._publish(json.dumps(current).encode())
+                self._publish(json.dumps(self._snapshot()).encode())
             except Exception:
                 log.exception("publishing the capacity failed")
-            last_sent, sent_at = current, time.monotonic()
+            sent_at = time.monotonic()
             self.published += 1
-
-
-def _same_load(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return all(a[k] == b[k] for k in ("free", "queued", "modems"))
 
 
 def free_first(slots: Iterable[tuple[str, Slot]]) -> list[str]:

@@ -64,6 +64,7 @@ class PoolJob:
     body: dict[str, Any]  # with its transaction
     hops: int
     entry: int
+    recovered: bool  # left by a crash: waits here for a modem rather than fail at start
 
 
 class Router:
@@ -136,6 +137,7 @@ class Router:
         if self._parse(message.topic) is None:
             if self._other is not None:
                 self._other(message)
+            self.rebalance()  # the message may be a capacity that shows a free modem
             return True
         entry = self.journal.admit(
             message.topic,
@@ -197,7 +199,8 @@ class Router:
         if owner != JOBS:
             self._submit(target, action, request, [owner] if owner in self.workers else [])
             return True
-        return self._place(target, action, request, PoolJob(message, key, pool_body, hops, entry))
+        job = PoolJob(message, key, pool_body, hops, entry, crashed is not None)
+        return self._place(target, action, request, job)
 
     def _place(self, target: ReplyTarget, action: Action, request: Request, job: PoolJob) -> bool:
         """A pool job: run it now on an idle online modem; else forward it (the bridge
@@ -208,17 +211,41 @@ class Router:
             return self._submit(target, action, request, order)
         if self._forward(job, need_free=bool(order)):
             return False
-        if self._submit(target, action, request, order, last=False):
+        if not order and job.recovered:
+            order = list(self.workers)  # at start-up: its modem comes online soon
+        later = None
+        if self.pool is not None and job.hops < MAX_HOPS:
+            later = functools.partial(self._forward, job, need_free=True, ack=False)
+        if self._submit(target, action, request, order, last=False, forward=later):
             return True
         if self._forward(job, need_free=False):  # every queue here is full
             return False
         self._submit(target, action, request, order)  # answers queue_full or modem_offline
         return True
 
-    def _forward(self, job: PoolJob, *, need_free: bool) -> bool:
+    def rebalance(self) -> None:
+        """Pass waiting pool jobs on to bridges that now have a free modem, rather than
+        leave them behind a long job here (or on a modem gone offline)."""
+        if self.pool is None:
+            return
+        room = self.pool.free_modems()
+        for worker in self.workers.values():
+            if room <= 0:
+                return
+            if worker.idle and worker.online:
+                continue  # it starts them itself
+            for waiting in worker.withdraw(room):
+                room -= 1
+                if waiting.forward is not None and waiting.forward():
+                    continue
+                if not worker.submit(waiting):
+                    waiting.finish(ServiceError(QUEUE_FULL, "the queue is full"))
+
+    def _forward(self, job: PoolJob, *, need_free: bool, ack: bool = True) -> bool:
         """Publish the job on the best other bridge's direct topic, hop count raised and
-        the requester's response topic and correlation data kept; the original is
-        acknowledged (and its journal entry closed) once the broker has the forward."""
+        the requester's response topic and correlation data kept; its journal entry is
+        closed, and the original acknowledged (`ack`: not yet done), once the broker has
+        the forward."""
         if self.pool is None or job.hops >= MAX_HOPS:
             return False
         peer = self.pool.best(need_free=need_free)
@@ -231,7 +258,8 @@ class Router:
         def forwarded() -> None:  # paho's thread: the broker has the forward
             if entry:
                 self.journal.forwarded(entry, topic)
-            self.link.ack(message)
+            if ack:
+                self.link.ack(message)
 
         info = self.link.publish(
             topic,
@@ -252,12 +280,15 @@ class Router:
         modems: list[str],
         *,
         last: bool = True,
+        forward: Callable[[], bool] | None = None,
     ) -> bool:
         """Queue the job on the first of `modems` whose queue has room; it answers
         `target` when it ends. With none: False, and (when `last`) the answer
         `modem_offline` (no modem) or `queue_full`."""
         for modem_id in modems:
-            if self.workers[modem_id].submit(self._job(target, action, request, modem_id)):
+            job = self._job(target, action, request, modem_id)
+            job.forward = forward
+            if self.workers[modem_id].submit(job):
                 return True
         if last and not modems:
             self.answer(target, ServiceError(MODEM_OFFLINE, "no modem can take the job"), None)
