@@ -18,7 +18,9 @@ import pytest
 
 from bridge.emulator.api import Command, Host
 from bridge.emulator.core import Emulator
+from bridge.testservers.http import HttpTestServer
 from bridge.testservers.mosquitto import Mosquitto
+from bridge.testservers.net import LOOPBACK
 from tests.fixtures.mqtt import MqttProbe, bridge_config
 from tests.fixtures.process import BridgeProcess
 
@@ -49,6 +51,7 @@ class PoolWatch:
         self.probe = probe
         self.capacity: dict[str, dict[str, Any] | None] = {}
         self.responses: list[dict[str, Any]] = []
+        self.others: list[mqtt.MQTTMessage] = []  # on the probe's other subscriptions
         probe.subscribe(f"{BASE}/bridges/+/capacity")
         probe.subscribe(f"{BASE}/jobs/response/#")
 
@@ -62,6 +65,8 @@ class PoolWatch:
             self.capacity[msg.topic.split("/")[-2]] = payload
         elif msg.topic.startswith(f"{BASE}/jobs/response/"):
             self.responses.append(payload)
+        else:
+            self.others.append(msg)
 
     def until(self, check: Callable[[], bool], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
@@ -113,8 +118,14 @@ def pool(
     """(watch, make): make(name, offline=False, queue_size=100) starts a bridge process
     named `name` (its client id) with modem `<name>-modem`."""
 
-    def make(name: str, *, offline: bool = False, queue_size: int = 100) -> Gateway:
-        emulator = emulator_factory()
+    def make(
+        name: str,
+        *,
+        offline: bool = False,
+        queue_size: int = 100,
+        hosts: dict[str, str] | None = None,
+    ) -> Gateway:
+        emulator = emulator_factory(hosts=hosts or {})
         emulator.add_command("+TDELAY", delay)
         if offline:
             emulator.faults.hang()  # the module never answers: the modem never comes online
@@ -256,3 +267,36 @@ def test_a_bridge_whose_modem_goes_offline_stops_attracting_jobs(
         watch.job(tx, SHORT)
     replies = watch.wait_answered(txs, timeout=30)
     assert {served_by(r) for r in replies} == {"gwB"}, replies
+
+
+def test_a_forwarded_job_keeps_its_response_topic_and_reports_progress(
+    pool: tuple[PoolWatch, Make], http_server: HttpTestServer
+) -> None:
+    watch, make = pool
+    a = make("gwA", offline=True)
+    b = make("gwB", hosts={"www.example.com": LOOPBACK})
+    watch.wait_load(a, "offline")
+    watch.wait_load(b, "idle")
+    progress = f"{BASE}/jobs/progress/http/request"
+    watch.probe.subscribe("my/replies")
+    watch.probe.subscribe(progress)
+    size = 256 * 1024
+    url = f"http://www.example.com:{http_server.port}/bytes/{size}"
+    watch.probe.publish(  # to A, which has no online modem: A forwards it to B
+        f"{BASE}/jobs/direct/gwA/http/request",
+        {"url": url, "save_to": "in/x.bin", "transaction": "fw"},
+        response_topic="my/replies",
+        correlation=b"corr-1",
+    )
+
+    def on(topic: str) -> list[mqtt.MQTTMessage]:
+        return [m for m in watch.others if m.topic == topic]
+
+    watch.until(lambda: bool(on("my/replies")), 60, "the response on my/replies")
+    [reply_msg] = on("my/replies")
+    reply = json.loads(reply_msg.payload)
+    assert reply["status"] == "ok" and reply["modem"] == "gwB/gwB-modem", reply
+    assert reply_msg.properties.CorrelationData == b"corr-1"
+    reports = [json.loads(m.payload) for m in on(progress)]
+    assert reports and {r["transaction"] for r in reports} == {"fw"}, reports
+    assert not watch.responses, "answered on the default topic too"
