@@ -81,13 +81,7 @@ class Bridge:
             for ms in settings.modems
         }
         self.pollers = self._pollers()
-        self.pool: PoolMember | None = None
-        if settings.pool.enabled:
-            self.pool = PoolMember(
-                settings.mqtt, self.topics, dict(self.workers), settings.pool.capacity_interval
-            )
-            for worker in self.workers.values():
-                worker.add_load_listener(self.pool.changed)
+        self.pool = self._pool()
         # a request may carry a file inline: base64 of inline_limit bytes, plus its fields
         limit = settings.files.inline_limit * 4 // 3 + 64 * 1024
         self.router = Router(
@@ -108,6 +102,20 @@ class Bridge:
         if settings.homeassistant.discovery:
             self.discovery = Discovery(self.link, self.topics, settings, self.modems)
             self.commands = Commands(self.topics, settings, self.router)
+
+    def _pool(self) -> PoolMember | None:
+        """With the pool on: this bridge's capacity, following its workers' load."""
+        if not self.settings.pool.enabled:
+            return None
+        pool = PoolMember(
+            self.settings.mqtt,
+            self.topics,
+            dict(self.workers),
+            self.settings.pool.capacity_interval,
+        )
+        for worker in self.workers.values():
+            worker.add_load_listener(pool.changed)
+        return pool
 
     def _pollers(self) -> list[PeriodicJob]:
         """POP3 polling: a pop3/check round every poll_interval, announcing new mail."""

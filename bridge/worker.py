@@ -248,7 +248,31 @@ class ModemWorker:
             return ServiceError(MODEM_ERROR, f"internal error: {type(exc).__name__}")
 
 
-class PeriodicJob:
+class Wakeable:
+    """A thread of its own that sleeps until `kick()` or a timeout, until `stop()`:
+    what periodic jobs and the pool's capacity advertiser share."""
+
+    def __init__(self, name: str) -> None:
+        self._kick = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def kick(self) -> None:
+        self._kick.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._kick.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+
+class PeriodicJob(Wakeable):
     """Submits one internal job every `interval` seconds, and at once on `kick()`, while
     the modem is online: the status refresh and POP3 polling. A full queue skips a round."""
 
@@ -265,22 +289,7 @@ class PeriodicJob:
         self.request = request
         self.interval = interval
         self.done = done
-        self._kick = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._loop, name=f"modem-{worker.modem.id}-{action.key}", daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def kick(self) -> None:
-        self._kick.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._kick.set()
-        self._thread.join(timeout=5)
+        super().__init__(f"modem-{worker.modem.id}-{action.key}")
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from bridge.config import MqttSettings
 from bridge.mqtt.link import Inbound, MqttLink
 from bridge.mqtt.topics import Topics
+from bridge.worker import Wakeable
 
 log = logging.getLogger("bridge.pool")
 
@@ -155,9 +156,9 @@ class PoolView:
             return sorted(self._peers)
 
 
-class CapacityAdvertiser:
-    """Publishes this bridge's capacity on change (`changed()`), coalesced to one per
-    MIN_GAP, and every `interval` seconds regardless."""
+class CapacityAdvertiser(Wakeable):
+    """Publishes this bridge's capacity on change (`kick()`, from any thread), coalesced
+    to one per MIN_GAP, and every `interval` seconds regardless."""
 
     def __init__(
         self,
@@ -168,22 +169,8 @@ class CapacityAdvertiser:
         self._publish = publish
         self._snapshot = snapshot
         self.interval = interval
-        self._wake = threading.Event()
-        self._stop = threading.Event()
         self.published = 0
-        self._thread = threading.Thread(target=self._loop, name="pool-capacity", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def changed(self) -> None:
-        """Any thread: something the capacity shows may have changed."""
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout=5)
+        super().__init__("pool-capacity")
 
     def _loop(self) -> None:
         """Published even when the snapshot equals the last one: a job that started and
@@ -191,10 +178,10 @@ class CapacityAdvertiser:
         forward against this one learns it has room again."""
         sent_at = 0.0
         while not self._stop.is_set():
-            self._wake.wait(max(0.0, sent_at + self.interval - time.monotonic()))
+            self._kick.wait(max(0.0, sent_at + self.interval - time.monotonic()))
             if self._stop.wait(max(0.0, sent_at + MIN_GAP - time.monotonic())):
                 return
-            self._wake.clear()  # what changes from here on is in the next snapshot
+            self._kick.clear()  # what changes from here on is in the next snapshot
             try:
                 self._publish(json.dumps(self._snapshot()).encode())
             except Exception:
@@ -239,7 +226,7 @@ class PoolMember:
 
     def changed(self) -> None:
         """Any thread: a modem's state or a queue changed (or the link reconnected)."""
-        self.advertiser.changed()
+        self.advertiser.kick()
 
     def subscriptions(self) -> list[tuple[str, int]]:
         """The main connection's: jobs forwarded to this bridge, every bridge's capacity."""
