@@ -293,8 +293,12 @@ class Router:
         if last and not modems:
             self.answer(target, ServiceError(MODEM_OFFLINE, "no modem can take the job"), None)
         elif last:
-            names = ", ".join(modems)
-            self.answer(target, ServiceError(QUEUE_FULL, f"the queue of {names} is full"), None)
+            full = (
+                f"modem {modems[0]}'s queue is full"
+                if len(modems) == 1
+                else f"the queues of modems {', '.join(modems)} are full"
+            )
+            self.answer(target, ServiceError(QUEUE_FULL, full), None)
         return False
 
     def _job(self, target: ReplyTarget, action: Action, request: Request, modem_id: str) -> Job:
