@@ -267,6 +267,11 @@ def test_a_bridge_whose_modem_goes_offline_stops_attracting_jobs(
         watch.job(tx, SHORT)
     replies = watch.wait_answered(txs, timeout=30)
     assert {served_by(r) for r in replies} == {"gwB"}, replies
+    # and no bridge passed one on to C (C itself passes on what the broker gives it)
+    to_c = c.process.journal("SELECT COUNT(*) FROM requests WHERE topic LIKE '%/direct/gwC/%'")
+    assert to_c == [(0,)], to_c
+    forwarded = c.process.journal("SELECT COUNT(*) FROM requests WHERE state = 'forwarded'")
+    assert forwarded[0][0] > 0, "C received none of the jobs: the broker's round robin?"
 
 
 def test_a_forwarded_job_keeps_its_response_topic_and_reports_progress(
