@@ -29,6 +29,7 @@ bench: deps venv
 	$(PY) bench/engine.py --idle $(IDLE)
 	$(PY) bench/latency.py
 	$(PY) bench/journal.py
+	$(PY) bench/pool.py
 
 # The wheel and sdist the add-on's Dockerfile and `pip install sim5360-bridge` install.
 DIST := dist

@@ -28,6 +28,7 @@ from bridge.mqtt.face import ModemFace, now_iso
 from bridge.mqtt.last import LastResults
 from bridge.mqtt.link import Inbound, MqttLink
 from bridge.mqtt.notify import Commands
+from bridge.mqtt.pool import PoolMember
 from bridge.mqtt.recovery import recover
 from bridge.mqtt.router import Router
 from bridge.mqtt.topics import Topics
@@ -93,6 +94,7 @@ class Bridge:
         self.last = LastResults(
             self.link, self.topics, settings.files.state_dir, list(self.modems), secrets
         )
+        self.pool = self._pool()
         # a request may carry a file inline: base64 of inline_limit bytes, plus its fields
         limit = settings.files.inline_limit * 4 // 3 + 64 * 1024
         self.router = Router(
@@ -105,6 +107,8 @@ class Bridge:
             journal=self.journal,
             other=self._other,
             answered=self.last.answered,
+            name=settings.mqtt.client_id,
+            pool=self.pool.view if self.pool is not None else None,
         )
         # Home Assistant: discovery configs, and its notify/button command topics
         self.discovery: Discovery | None = None
@@ -112,6 +116,20 @@ class Bridge:
         if settings.homeassistant.discovery:
             self.discovery = Discovery(self.link, self.topics, settings, self.modems)
             self.commands = Commands(self.topics, settings, self.router)
+
+    def _pool(self) -> PoolMember | None:
+        """With the pool on: this bridge's capacity, following its workers' load."""
+        if not self.settings.pool.enabled:
+            return None
+        pool = PoolMember(
+            self.settings.mqtt,
+            self.topics,
+            dict(self.workers),
+            self.settings.pool.capacity_interval,
+        )
+        for worker in self.workers.values():
+            worker.add_load_listener(pool.changed)
+        return pool
 
     def _pollers(self) -> list[PeriodicJob]:
         """POP3 polling: a pop3/check round every poll_interval, announcing new mail."""
@@ -137,7 +155,10 @@ class Bridge:
         self.link.publish(mail_topic(self.topics, modem_id), count, retain=True)
 
     def _other(self, message: Inbound) -> None:
-        """What the router does not take: Home Assistant's status and commands."""
+        """What the router does not take: the pool's capacity, Home Assistant's status
+        and commands."""
+        if self.pool is not None:
+            self.pool.heard(message)
         if self.discovery is not None:
             self.discovery.heard(message)
         if self.commands is not None:
@@ -145,8 +166,8 @@ class Bridge:
 
     def _subscriptions(self) -> list[tuple[str, int]]:
         subs = [(self.topics.requests(modem_id), 1) for modem_id in self.modems]
-        if self.settings.pool.enabled:
-            subs.append((self.topics.shared_jobs, 1))
+        if self.pool is not None:
+            subs += [(self.topics.shared_jobs, 1), *self.pool.subscriptions()]
         if self.discovery is not None and self.commands is not None:
             subs += self.discovery.subscriptions() + self.commands.subscriptions()
         return subs
@@ -194,10 +215,14 @@ class Bridge:
         recover(self.journal, self.router, self.workers)  # before any new request
         self.router.start()
         self.link.start()
+        if self.pool is not None:
+            self.pool.start()
 
     def stop(self) -> None:
         """Stop taking requests, finish or cancel the running ones, answer queued ones
         `cancelled`, publish offline, disconnect."""
+        if self.pool is not None:
+            self.pool.stop()  # first: no bridge forwards here any more
         self.router.close()
         for poller in self.pollers:
             poller.stop()

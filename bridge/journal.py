@@ -3,7 +3,8 @@ so that a crash (power cut, `kill -9`) never leaves one unanswered or runs one t
 
 A SQLite database in `files.state_dir` (WAL, synchronous=NORMAL: a power cut may lose
 the last few commits, a process crash none). States: received -> running -> answered ->
-acknowledged (the broker has the response). One connection behind one lock; every
+acknowledged (the broker has the response), or received -> forwarded (a pool job the broker
+has passed on to another bridge). One connection behind one lock; every
 method is a short write or read and never waits on anything else, so no serial I/O
 and no paho lock is ever held with it. The journal never raises into the bridge: a
 broken database is moved aside and replaced, a failing write is logged.
@@ -32,6 +33,7 @@ RECEIVED = "received"
 RUNNING = "running"
 ANSWERED = "answered"
 ACKNOWLEDGED = "acknowledged"
+FORWARDED = "forwarded"  # a pool job handed to another bridge, which the broker has
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -181,6 +183,13 @@ class Journal:
         """The broker acknowledged the response."""
         self._update("UPDATE requests SET state = ? WHERE id = ?", (ACKNOWLEDGED, entry))
 
+    def forwarded(self, entry: int, topic: str) -> None:
+        """The broker has this pool job forwarded on `topic`: the other bridge answers it."""
+        self._update(
+            "UPDATE requests SET state = ?, reply_topic = ?, answered = ? WHERE id = ?",
+            (FORWARDED, topic, time.time(), entry),
+        )
+
     # -- after a restart --------------------------------------------------------------
 
     def unfinished(self) -> list[Entry]:
@@ -229,8 +238,8 @@ class Journal:
     def _trim(self, db: sqlite3.Connection, excess: int) -> int:
         rows = db.execute(
             "SELECT id, LENGTH(payload) + COALESCE(LENGTH(reply), 0) FROM requests"
-            " WHERE state = ? ORDER BY id",
-            (ACKNOWLEDGED,),
+            " WHERE state IN (?, ?) ORDER BY id",
+            (ACKNOWLEDGED, FORWARDED),
         )
         doomed: list[int] = []
         for entry, size in rows:

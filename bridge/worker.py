@@ -40,6 +40,8 @@ class Job:
     # the request journal's hooks: the worker took the job; a command is about to go out
     on_start: Callable[[], None] = lambda: None
     on_send: Callable[[Exchange], None] | None = None
+    # a pool job still waiting may be passed on to another bridge: True when it was
+    forward: Callable[[], bool] | None = None
 
     def finish(self, outcome: Outcome) -> None:
         try:
@@ -51,9 +53,16 @@ class Job:
 class _Lane:
     """A bounded queue and the thread that empties it, one job at a time."""
 
-    def __init__(self, name: str, size: int, run: Callable[[Job], Outcome]) -> None:
+    def __init__(
+        self,
+        name: str,
+        size: int,
+        run: Callable[[Job], Outcome],
+        changed: Callable[[], None] = lambda: None,
+    ) -> None:
         self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=size)
         self._run = run
+        self._changed = changed  # queued, started or finished a job (the pool's capacity)
         self.current: Job | None = None
         self.since: float | None = None  # monotonic start of `current` (the health check)
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
@@ -78,7 +87,25 @@ class _Lane:
             self._queue.put_nowait(job)
         except queue.Full:
             return False
+        self._changed()
         return True
+
+    def withdraw(self, limit: int) -> list[Job]:
+        """Take up to `limit` waiting jobs that may be forwarded out of the queue, oldest
+        first (the pool: another bridge has a free modem)."""
+        taken: list[Job] = []
+        with self._queue.mutex:
+            for job in list(self._queue.queue):
+                if len(taken) >= limit:
+                    break
+                if job is not None and job.forward is not None:
+                    self._queue.queue.remove(job)
+                    taken.append(job)
+            if taken:
+                self._queue.not_full.notify(len(taken))
+        if taken:
+            self._changed()
+        return taken
 
     def cancel_queued(self) -> None:
         while True:
@@ -100,11 +127,13 @@ class _Lane:
             if job is None:
                 return
             self.current, self.since = job, time.monotonic()
+            self._changed()
             try:
                 job.on_start()
                 job.finish(self._run(job))
             finally:
                 self.current, self.since = None, None
+                self._changed()
 
 
 class ModemWorker:
@@ -118,9 +147,10 @@ class ModemWorker:
         self.modem_settings = modem_settings
         self.files = files
         size = modem_settings.queue_size
+        self._listeners: list[Callable[[], None]] = []
         self._lanes = {
-            False: _Lane(f"modem-{modem.id}-worker", size, self._run),
-            True: _Lane(f"modem-{modem.id}-control", size, self._run),
+            False: _Lane(f"modem-{modem.id}-worker", size, self._run, self._changed),
+            True: _Lane(f"modem-{modem.id}-control", size, self._run, self._changed),
         }
         self._closed = False
         self._lock = threading.Lock()
@@ -128,6 +158,20 @@ class ModemWorker:
     def start(self) -> None:
         for lane in self._lanes.values():
             lane.start()
+
+    def add_load_listener(self, listener: Callable[[], None]) -> None:
+        """Called (on any thread; it must only signal) when a job is queued, starts or
+        ends, or the modem's state changes: the pool's capacity follows it."""
+        self._listeners.append(listener)
+        self.modem.add_state_listener(lambda change: listener())
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    @property
+    def online(self) -> bool:
+        return self.modem.state.state.value == "online"
 
     @property
     def idle(self) -> bool:
@@ -151,6 +195,13 @@ class ModemWorker:
             if not lane.alive and not self._closed:
                 return "a worker thread ended"
         return None
+
+    def withdraw(self, limit: int) -> list[Job]:
+        """Waiting pool jobs another bridge could start now (see `_Lane.withdraw`)."""
+        taken: list[Job] = []
+        for lane in self._lanes.values():
+            taken += lane.withdraw(limit - len(taken))
+        return taken
 
     def submit(self, job: Job) -> bool:
         """Queue a job; False when its queue is full or the worker is stopping."""
@@ -197,7 +248,31 @@ class ModemWorker:
             return ServiceError(MODEM_ERROR, f"internal error: {type(exc).__name__}")
 
 
-class PeriodicJob:
+class Wakeable:
+    """A thread of its own that sleeps until `kick()` or a timeout, until `stop()`:
+    what periodic jobs and the pool's capacity advertiser share."""
+
+    def __init__(self, name: str) -> None:
+        self._kick = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def kick(self) -> None:
+        self._kick.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._kick.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+
+class PeriodicJob(Wakeable):
     """Submits one internal job every `interval` seconds, and at once on `kick()`, while
     the modem is online: the status refresh and POP3 polling. A full queue skips a round."""
 
@@ -214,22 +289,7 @@ class PeriodicJob:
         self.request = request
         self.interval = interval
         self.done = done
-        self._kick = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._loop, name=f"modem-{worker.modem.id}-{action.key}", daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def kick(self) -> None:
-        self._kick.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._kick.set()
-        self._thread.join(timeout=5)
+        super().__init__(f"modem-{worker.modem.id}-{action.key}")
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -47,3 +47,13 @@ def test_engine_bench_reports_round_trips_download_and_idle_cpu() -> None:
     assert out["download"]["engine_MBps"] > 0
     assert out["idle"]["seconds"] == 0.5
     assert out["idle"]["cpu_percent_of_a_core"] >= 0
+
+
+def test_pool_bench_reports_one_two_and_four_bridges() -> None:
+    out = run_bench("pool.py", "--jobs", "12", "--op-ms", "20")
+    assert [run["bridges"] for run in out["runs"]] == [1, 2, 4]
+    for run in out["runs"]:
+        assert run["jobs"] == 12 and run["jobs_per_second"] > 0
+        assert sum(run["served_per_bridge"].values()) == 12
+    assert set(out["speedup"]) == {"2", "4"}
+    assert isinstance(out["meets_target"], bool)

@@ -273,6 +273,9 @@ class PoolSettings(Section):
     """Taking jobs from the shared `<base>/jobs/request/#` subscription."""
 
     enabled: bool = False
+    # seconds between two capacity refreshes at the latest (also published when it changes);
+    # another bridge's capacity older than three of its intervals is stale
+    capacity_interval: Annotated[float, Field(gt=0, le=3600)] = 10.0
 
 
 class LogSettings(Section):

@@ -129,11 +129,16 @@ class MqttLink:
         qos: int = 1,
         retain: bool = False,
         correlation_data: bytes | None = None,
+        response_topic: str | None = None,
     ) -> mqtt.MQTTMessageInfo:
+        """`response_topic`: kept on a forwarded pool job for the bridge that answers it."""
         properties = None
-        if correlation_data is not None and self.v5:
+        if (correlation_data is not None or response_topic is not None) and self.v5:
             properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-            properties.CorrelationData = correlation_data
+            if correlation_data is not None:
+                properties.CorrelationData = correlation_data
+            if response_topic is not None:
+                properties.ResponseTopic = response_topic
         return self.client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
 
     def ack(self, message: Inbound) -> None:

@@ -1,5 +1,9 @@
 """Requests from the broker to the modems' workers, and their answers back.
 
+In a pool (API.md "Pool") a job this bridge cannot start now is forwarded to the bridge
+with the most free modems, on its direct topic, and acknowledged only once the broker
+has the forward (until then the journal holds it); see bridge/mqtt/pool.py.
+
 Every request gets exactly one response, on `<base>/<owner>/response/<service>/<action>`
 or the MQTT 5 Response Topic with its Correlation Data. Each is journaled before its
 PUBACK and its response journaled before it is published (bridge/journal.py), so that a
@@ -8,6 +12,7 @@ crash loses neither; a redelivery the journal recognises is acknowledged, not ru
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import queue
@@ -19,8 +24,9 @@ from typing import Any
 from bridge.journal import Entry, Journal
 from bridge.log import redact
 from bridge.modem import Exchange
-from bridge.mqtt.envelope import Transaction, parse_body, response, validate
+from bridge.mqtt.envelope import Parsed, Transaction, parse_body, response, validate
 from bridge.mqtt.link import Inbound, MqttLink
+from bridge.mqtt.pool import MAX_HOPS, PoolView, free_first
 from bridge.mqtt.progress import ProgressReporter
 from bridge.mqtt.topics import Topics
 from bridge.services.base import Action, Request
@@ -45,7 +51,7 @@ class ReplyTarget:
     progress_topic: str
     correlation_data: bytes | None
     transaction: Transaction
-    pooled: bool  # a pool job: the response names the modem that served it
+    pooled: bool  # a pool job: the response names the bridge and modem that served it
     entry: int = 0  # its request journal entry; 0: not journaled
     key: str = ""  # `<service>/<action>`
     owner: str = ""  # the modem id, or `jobs`
@@ -53,6 +59,18 @@ class ReplyTarget:
 
 Answered = Callable[[str, str, Transaction, Outcome], None]
 """(modem, `<service>/<action>`, transaction, outcome): told of every response sent."""
+
+
+@dataclass(frozen=True)
+class PoolJob:
+    """A pool job as received: what forwarding it needs."""
+
+    message: Inbound
+    key: str
+    body: dict[str, Any]  # with its transaction
+    hops: int
+    entry: int
+    recovered: bool  # left by a crash: waits here for a modem rather than fail at start
 
 
 class Router:
@@ -70,7 +88,11 @@ class Router:
         journal: Journal,
         other: Callable[[Inbound], None] | None = None,
         answered: Answered | None = None,
+        name: str = "",
+        pool: PoolView | None = None,
     ) -> None:
+        """`name`: this bridge's (its client id); `pool`: the other bridges' capacity,
+        None when the pool is off (pool jobs are then run or queued here)."""
         self.link = link
         self.topics = topics
         self.actions = actions
@@ -78,8 +100,10 @@ class Router:
         self.request_limit = request_limit
         self._secrets = secrets
         self._other = other
+        self.name = name
+        self.pool = pool
         self.journal = journal
-        self.deliveries = Deliveries(journal)
+        self.deliveries = Deliveries()
         self._answered = answered
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="mqtt-router", daemon=True)
@@ -105,20 +129,24 @@ class Router:
                 if self._closed.is_set():
                     return
                 continue
+            ack_now = True
             try:
-                self.handle(message)
+                ack_now = self.handle(message)
             except Exception:
                 log.exception("handling a message on %s failed", message.topic)
             finally:
-                self.link.ack(message)  # journaled by now (or not ours to journal)
+                if ack_now:  # journaled by now (or not ours to journal)
+                    self.link.ack(message)
             if self.journal.prune_due():
                 self.journal.prune()
 
-    def handle(self, message: Inbound) -> None:
-        if self.topics.parse_request(message.topic) is None:
+    def handle(self, message: Inbound) -> bool:
+        """Take one message; False when its PUBACK waits (a forwarded pool job)."""
+        if self._parse(message.topic) is None:
             if self._other is not None:
                 self._other(message)
-            return
+            self.rebalance()  # the message may be a capacity that shows a free modem
+            return True
         entry = self.journal.admit(
             message.topic,
             message.payload,
@@ -127,17 +155,28 @@ class Router:
             mid=message.mid,
             dup=message.dup,
         )
-        if entry is not None:
-            self.serve(message, entry)
+        if entry is None:
+            return True
+        return self.serve(message, entry)
 
-    def serve(self, message: Inbound, entry: int, crashed: Entry | None = None) -> None:
-        """Answer or queue a journaled request. `crashed`: its entry as a crash left it;
+    def _parse(self, topic: str) -> tuple[str, str] | None:
+        """(owner, key) of a request: a modem's, or a pool job's (owner `jobs`), whether
+        from the shared topic or forwarded to this bridge."""
+        direct = self.topics.parse_direct(topic)
+        if direct is not None:
+            return (JOBS, direct[1]) if direct[0] == self.name else None
+        return self.topics.parse_request(topic)
+
+    def serve(self, message: Inbound, entry: int, crashed: Entry | None = None) -> bool:
+        """Answer, queue or forward a journaled request; False when it was forwarded
+        (its PUBACK waits for the forward's). `crashed`: its entry as a crash left it;
         then an action with side effects is answered `interrupted`, not run again."""
-        parsed = self.topics.parse_request(message.topic)
+        parsed = self._parse(message.topic)
         if parsed is None:
-            return
+            return True
         owner, key = parsed
         body, transaction, error = parse_body(message.payload, self.request_limit)
+        hops = _hops(body) if owner == JOBS else 0
         target = ReplyTarget(
             topic=message.response_topic or self.topics.response(owner, key),
             progress_topic=self.topics.progress(owner, key),
@@ -150,31 +189,130 @@ class Router:
         )
         if error is not None or body is None:
             self.answer(target, error or ServiceError("invalid_json", "empty"), None)
-            return
+            return True
         if self._closed.is_set():
             self.answer(target, ServiceError(CANCELLED, "the bridge is shutting down"), None)
-            return
+            return True
         action = self.actions.get(key)
         if action is None:
             self.answer(target, ServiceError(UNKNOWN_ACTION, f"no action {key}"), None)
-            return
+            return True
         try:
             request = validate(action.model, body.body)
         except ServiceError as exc:
             self.answer(target, exc, None)
-            return
+            return True
         if crashed is not None and action.has_side_effects(request):
             self.answer(target, interrupted(crashed.may_have_happened(action.commits_on)), None)
-            return
-        self._submit(target, owner, action, request)
+            return True
+        pool_body = body.body if transaction is None else {**body.body, "transaction": transaction}
+        if owner != JOBS:
+            self._submit(target, action, request, [owner] if owner in self.workers else [])
+            return True
+        job = PoolJob(message, key, pool_body, hops, entry, crashed is not None)
+        return self._place(target, action, request, job)
 
-    def _submit(self, target: ReplyTarget, owner: str, action: Action, request: Request) -> None:
-        """Queue the job on a modem's worker; it answers `target` when it ends."""
-        worker = self._pick_worker(owner)
-        if worker is None:
-            self.answer(target, ServiceError(MODEM_OFFLINE, "no modem can take the job"), None)
+    def _place(self, target: ReplyTarget, action: Action, request: Request, job: PoolJob) -> bool:
+        """A pool job: run it now on an idle online modem; else forward it (the bridge
+        with the most free modems, or, with no modem online here, any with one online);
+        else queue it on the least loaded online modem here. False: forwarded."""
+        order = free_first(self.workers.items())
+        if order and self.workers[order[0]].idle:
+            return self._submit(target, action, request, order)
+        if self._forward(job, need_free=bool(order)):
+            return False
+        if not order and job.recovered:
+            order = list(self.workers)  # at start-up: its modem comes online soon
+        later = None
+        if self.pool is not None and job.hops < MAX_HOPS:
+            later = functools.partial(self._forward, job, need_free=True, ack=False)
+        if self._submit(target, action, request, order, last=False, forward=later):
+            return True
+        if self._forward(job, need_free=False):  # every queue here is full
+            return False
+        self._submit(target, action, request, order)  # answers queue_full or modem_offline
+        return True
+
+    def rebalance(self) -> None:
+        """Pass waiting pool jobs on to bridges that now have a free modem, rather than
+        leave them behind a long job here (or on a modem gone offline)."""
+        if self.pool is None:
             return
-        modem_id, entry = worker.modem.id, target.entry
+        room = self.pool.free_modems()
+        for worker in self.workers.values():
+            if room <= 0:
+                return
+            if worker.idle and worker.online:
+                continue  # it starts them itself
+            for waiting in worker.withdraw(room):
+                room -= 1
+                if waiting.forward is not None and waiting.forward():
+                    continue
+                if not worker.submit(waiting):
+                    waiting.finish(ServiceError(QUEUE_FULL, "the queue is full"))
+
+    def _forward(self, job: PoolJob, *, need_free: bool, ack: bool = True) -> bool:
+        """Publish the job on the best other bridge's direct topic, hop count raised and
+        the requester's response topic and correlation data kept; its journal entry is
+        closed, and the original acknowledged (`ack`: not yet done), once the broker has
+        the forward."""
+        if self.pool is None or job.hops >= MAX_HOPS:
+            return False
+        peer = self.pool.best(need_free=need_free)
+        if peer is None:
+            return False
+        topic = self.topics.direct(peer, job.key)
+        data = json.dumps({**job.body, "hops": job.hops + 1}).encode()
+        message, entry = job.message, job.entry
+
+        def forwarded() -> None:  # paho's thread: the broker has the forward
+            if entry:
+                self.journal.forwarded(entry, topic)
+            if ack:
+                self.link.ack(message)
+
+        info = self.link.publish(
+            topic,
+            data,
+            qos=1,
+            response_topic=message.response_topic,
+            correlation_data=message.correlation_data,
+        )
+        self.deliveries.sent(info.mid, forwarded)
+        log.debug("job on %s forwarded to %s (hop %d)", message.topic, peer, job.hops + 1)
+        return True
+
+    def _submit(
+        self,
+        target: ReplyTarget,
+        action: Action,
+        request: Request,
+        modems: list[str],
+        *,
+        last: bool = True,
+        forward: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Queue the job on the first of `modems` whose queue has room; it answers
+        `target` when it ends. With none: False, and (when `last`) the answer
+        `modem_offline` (no modem) or `queue_full`."""
+        for modem_id in modems:
+            job = self._job(target, action, request, modem_id)
+            job.forward = forward
+            if self.workers[modem_id].submit(job):
+                return True
+        if last and not modems:
+            self.answer(target, ServiceError(MODEM_OFFLINE, "no modem can take the job"), None)
+        elif last:
+            full = (
+                f"modem {modems[0]}'s queue is full"
+                if len(modems) == 1
+                else f"the queues of modems {', '.join(modems)} are full"
+            )
+            self.answer(target, ServiceError(QUEUE_FULL, full), None)
+        return False
+
+    def _job(self, target: ReplyTarget, action: Action, request: Request, modem_id: str) -> Job:
+        entry = target.entry
         reporter = ProgressReporter(
             lambda msg: self._send(target.progress_topic, msg), target.transaction
         )
@@ -183,7 +321,7 @@ class Router:
             reporter.finish()
             self.answer(target, outcome, modem_id)
 
-        job = Job(
+        return Job(
             action,
             request,
             done,
@@ -192,19 +330,6 @@ class Router:
             on_start=lambda: self.journal.running(entry),
             on_send=self._side_effects_noted(action, request, entry),
         )
-        if not worker.submit(job):
-            self.answer(
-                target, ServiceError(QUEUE_FULL, f"modem {modem_id}'s queue is full"), modem_id
-            )
-
-    def _pick_worker(self, owner: str) -> ModemWorker | None:
-        if owner != JOBS:
-            return self.workers.get(owner)
-        online = [w for w in self.workers.values() if w.modem.state.state.value == "online"]
-        for worker in online:
-            if worker.idle:
-                return worker
-        return online[0] if online else None
 
     def _side_effects_noted(
         self, action: Action, request: Request, entry: int
@@ -224,7 +349,8 @@ class Router:
     def answer(self, target: ReplyTarget, outcome: Outcome, modem: str | None) -> None:
         """Journal the response, then publish it: a crash between the two publishes it
         at the next start rather than losing it."""
-        payload = response(target.transaction, outcome, modem if target.pooled else None)
+        served = f"{self.name}/{modem}" if target.pooled and modem is not None else None
+        payload = response(target.transaction, outcome, served)
         data = self._encode(payload)
         if target.entry:
             self.journal.answered(target.entry, target.topic, data)
@@ -237,13 +363,24 @@ class Router:
         """Publish a journaled response; the journal hears when the broker has it."""
         info = self.link.publish(topic, data, qos=1, correlation_data=correlation)
         if entry:
-            self.deliveries.sent(info.mid, entry)
+            self.deliveries.sent(info.mid, functools.partial(self.journal.delivered, entry))
 
     def _encode(self, payload: dict[str, Any]) -> bytes:
         return json.dumps(redact(payload, self._secrets())).encode()
 
     def _send(self, topic: str, payload: dict[str, Any], correlation: bytes | None = None) -> None:
         self.link.publish(topic, self._encode(payload), qos=1, correlation_data=correlation)
+
+
+def _hops(body: Parsed | None) -> int:
+    """Take the pool's hop count out of a job's body (0 for a job from a requester);
+    one that is not a small whole number counts as the last hop."""
+    if body is None:
+        return 0
+    hops = body.body.pop("hops", 0)
+    if isinstance(hops, bool) or not isinstance(hops, int) or not 0 <= hops <= MAX_HOPS:
+        return MAX_HOPS
+    return hops
 
 
 def interrupted(may_have_happened: bool) -> ServiceError:
@@ -256,36 +393,35 @@ def interrupted(may_have_happened: bool) -> ServiceError:
 
 
 class Deliveries:
-    """Which published response (by paho's message id) belongs to which journal entry,
-    so that the broker's PUBACK marks it delivered. paho may report the PUBACK before
-    `publish()` has returned the id to us, so early ones are remembered a while (the
-    ids of other publishes too, hence the bound)."""
+    """What to do once the broker has a publish (by paho's message id): mark a journaled
+    response delivered, or acknowledge a forwarded pool job. paho may report the PUBACK
+    before `publish()` has returned the id to us, so early ones are remembered a while
+    (the ids of other publishes too, hence the bound)."""
 
     EARLY_KEPT = 4096
 
-    def __init__(self, journal: Journal) -> None:
-        self._journal = journal
+    def __init__(self) -> None:
         self._lock = threading.Lock()  # never held while calling paho
-        self._entries: dict[int, int] = {}
+        self._pending: dict[int, Callable[[], None]] = {}
         self._early: dict[int, None] = {}
 
-    def sent(self, mid: int, entry: int) -> None:
+    def sent(self, mid: int, on_ack: Callable[[], None]) -> None:
         with self._lock:
             early = mid in self._early
             if early:
                 del self._early[mid]
             else:
-                self._entries[mid] = entry
+                self._pending[mid] = on_ack
         if early:
-            self._journal.delivered(entry)
+            on_ack()
 
     def acknowledged(self, mid: int) -> None:
         """paho's network thread: the broker has the message `mid`."""
         with self._lock:
-            entry = self._entries.pop(mid, None)
-            if entry is None:
+            on_ack = self._pending.pop(mid, None)
+            if on_ack is None:
                 self._early[mid] = None
                 if len(self._early) > self.EARLY_KEPT:
                     del self._early[next(iter(self._early))]
                 return
-        self._journal.delivered(entry)
+        on_ack()

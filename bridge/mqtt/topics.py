@@ -72,6 +72,39 @@ class Topics:
     def shared_jobs(self) -> str:
         return f"$share/{self.base}/{self.jobs}"
 
+    def capacity(self, bridge: str) -> str:
+        """The pool: a bridge's retained capacity."""
+        return f"{self.base}/bridges/{bridge}/capacity"
+
+    @property
+    def capacities(self) -> str:
+        return f"{self.base}/bridges/+/capacity"
+
+    def direct(self, bridge: str, key: str) -> str:
+        """The pool: where another bridge forwards a job to `bridge`."""
+        return f"{self.base}/jobs/direct/{bridge}/{key}"
+
+    def directs(self, bridge: str) -> str:
+        return f"{self.base}/jobs/direct/{bridge}/+/+"
+
+    def parse_direct(self, topic: str) -> tuple[str, str] | None:
+        """`<base>/jobs/direct/<bridge>/<service>/<action>` -> (bridge, "service/action")."""
+        parts = self._below_base(topic)
+        if parts is None or len(parts) != 5 or parts[:2] != ["jobs", "direct"]:
+            return None
+        return parts[2], f"{parts[3]}/{parts[4]}"
+
+    def parse_capacity(self, topic: str) -> str | None:
+        """`<base>/bridges/<bridge>/capacity` -> the bridge's name."""
+        parts = self._below_base(topic)
+        if parts is None or len(parts) != 3 or parts[0] != "bridges" or parts[2] != "capacity":
+            return None
+        return parts[1]
+
+    def _below_base(self, topic: str) -> list[str] | None:
+        prefix = self.base + "/"
+        return topic[len(prefix) :].split("/") if topic.startswith(prefix) else None
+
     @staticmethod
     def discovery_config(prefix: str, component: str, unique_id: str) -> str:
         """Home Assistant's retained config of one entity."""

@@ -11,8 +11,12 @@ BASE = "sim5360"
 def test_each_job_served_once_by_one_of_two_bridges(  # type: ignore[no-untyped-def]
     emulator_factory, broker, bridge_factory, probe_factory
 ) -> None:
-    for name in ("gw1", "gw2"):
-        bridge_factory(broker, emulator_factory(), modem_id=f"{name}-modem", pool="enabled = true")
+    names = {
+        bridge_factory(
+            broker, emulator_factory(), modem_id=f"{name}-modem", pool="enabled = true"
+        ).settings.mqtt.client_id
+        for name in ("gw1", "gw2")
+    }
     probe: MqttProbe = probe_factory(broker)
     probe.subscribe(f"{BASE}/jobs/response/#")
     for n in range(8):
@@ -23,7 +27,9 @@ def test_each_job_served_once_by_one_of_two_bridges(  # type: ignore[no-untyped-
             f"{BASE}/jobs/response/modem/status", lambda p, n=n: p["transaction"] == n
         )
         assert reply["status"] == "ok"
-        served[n] = reply["modem"]
+        bridge_name, modem = reply["modem"].split("/")  # "<bridge>/<modem>"
+        assert bridge_name in names, reply
+        served[n] = modem
     assert set(served.values()) == {"gw1-modem", "gw2-modem"}, served
     # exactly one answer per job: nothing more arrives
     try:
