@@ -10,6 +10,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -53,21 +54,7 @@ class Bridge:
         self.shutdown_grace = shutdown_grace
         self.topics = Topics(settings.mqtt.base_topic)
         self.actions = load_actions()
-        files_dir = settings.files.dir
-        files_dir.mkdir(parents=True, exist_ok=True)
-        files = FilesArea(files_dir)
-        self.modems: dict[str, Modem] = {}
-        self.workers: dict[str, ModemWorker] = {}
-        for ms in settings.modems:
-            modem = Modem(ms.id, ModemOptions(port=ms.port, baudrate=ms.baudrate, apn=ms.apn))
-            self.modems[ms.id] = modem
-            self.workers[ms.id] = ModemWorker(modem, settings, ms, files)
-        # incoming SMS, delivery reports and calls: events, read on each modem's worker
-        self.inboxes = [SmsInbox(m, self.workers[i], settings) for i, m in self.modems.items()]
-        self.calls = [
-            CallWatcher(m, self.workers[i], reject=settings.sms.reject_calls)
-            for i, m in self.modems.items()
-        ]
+        self._build_modems(settings)
         secrets = settings.secret_values
         self.journal = Journal.open(settings.files.state_dir)
         self.link = MqttLink(
@@ -95,9 +82,36 @@ class Bridge:
             self.link, self.topics, settings.files.state_dir, list(self.modems), secrets
         )
         self.pool = self._pool()
+        self.router = self._router(secrets)
+        # Home Assistant: discovery configs, and its notify/button command topics
+        self.discovery: Discovery | None = None
+        self.commands: Commands | None = None
+        if settings.homeassistant.discovery:
+            self.discovery = Discovery(self.link, self.topics, settings, self.modems)
+            self.commands = Commands(self.topics, settings, self.router)
+
+    def _build_modems(self, settings: Settings) -> None:
+        """Per modem: the Modem, its worker, and the SMS inbox and call watcher that
+        turn its indications into events (read on the worker)."""
+        files_dir = settings.files.dir
+        files_dir.mkdir(parents=True, exist_ok=True)
+        files = FilesArea(files_dir)
+        self.modems: dict[str, Modem] = {}
+        self.workers: dict[str, ModemWorker] = {}
+        for ms in settings.modems:
+            modem = Modem(ms.id, ModemOptions(port=ms.port, baudrate=ms.baudrate, apn=ms.apn))
+            self.modems[ms.id] = modem
+            self.workers[ms.id] = ModemWorker(modem, settings, ms, files)
+        self.inboxes = [SmsInbox(m, self.workers[i], settings) for i, m in self.modems.items()]
+        self.calls = [
+            CallWatcher(m, self.workers[i], reject=settings.sms.reject_calls)
+            for i, m in self.modems.items()
+        ]
+
+    def _router(self, secrets: Callable[[], tuple[str, ...]]) -> Router:
         # a request may carry a file inline: base64 of inline_limit bytes, plus its fields
-        limit = settings.files.inline_limit * 4 // 3 + 64 * 1024
-        self.router = Router(
+        limit = self.settings.files.inline_limit * 4 // 3 + 64 * 1024
+        return Router(
             self.link,
             self.topics,
             self.actions,
@@ -107,15 +121,9 @@ class Bridge:
             journal=self.journal,
             other=self._other,
             answered=self.last.answered,
-            name=settings.mqtt.client_id,
+            name=self.settings.mqtt.client_id,
             pool=self.pool.view if self.pool is not None else None,
         )
-        # Home Assistant: discovery configs, and its notify/button command topics
-        self.discovery: Discovery | None = None
-        self.commands: Commands | None = None
-        if settings.homeassistant.discovery:
-            self.discovery = Discovery(self.link, self.topics, settings, self.modems)
-            self.commands = Commands(self.topics, settings, self.router)
 
     def _pool(self) -> PoolMember | None:
         """With the pool on: this bridge's capacity, following its workers' load."""

@@ -28,6 +28,7 @@ from bridge.log import configure_logging
 if TYPE_CHECKING:
     from bridge.emulator.core import Emulator
     from bridge.testservers.ftp import FtpTestServer
+    from bridge.testservers.http import HttpTestServer
     from bridge.testservers.pop3 import Pop3TestServer
     from bridge.testservers.smtp import SmtpTestServer
 
@@ -160,12 +161,8 @@ balance_ussd = "*100#"
 def main(args: argparse.Namespace) -> int:
     try:
         from bridge.emulator.core import Emulator
-        from bridge.testservers.ftp import FtpTestServer
-        from bridge.testservers.http import HttpTestServer
         from bridge.testservers.mosquitto import Mosquitto
-        from bridge.testservers.pop3 import Pop3TestServer
         from bridge.testservers.smtp import SmtpTestServer
-        from bridge.testservers.tls import make_certificates
     except ImportError as exc:
         print(
             f"the demo needs the dev extra (pip install 'sim5360-bridge[dev]'): {exc}",
@@ -180,26 +177,15 @@ def main(args: argparse.Namespace) -> int:
     passwords = {name: secrets.token_urlsafe(9) for name in ("smtp", "pop3", "ftp", "ftps")}
     stop = _stop_on_signals()
     with ExitStack() as stack:
-        certs = make_certificates(work / "certs")
         broker = stack.enter_context(Mosquitto(port=mqtt_port or None))
         smtp = stack.enter_context(SmtpTestServer(user=USER, password=passwords["smtp"]))
-        pop3 = stack.enter_context(Pop3TestServer(password=passwords["pop3"]))
-        ftp = stack.enter_context(
-            FtpTestServer(work / "ftp-home", user=USER, password=passwords["ftp"])
-        )
-        _sample_content(pop3, ftp, work)
-        ftps = stack.enter_context(
-            FtpTestServer(
-                work / "ftps-home", user=USER, password=passwords["ftps"], certificates=certs
+        ports, http, https = _file_servers(stack, work, passwords)
+        ports["smtp"] = smtp.port
+        emulator = stack.enter_context(
+            Emulator(
+                work / "ttySIM", root=work / "modem-fs", hosts=dict.fromkeys(HOSTS, "127.0.0.1")
             )
         )
-        http = stack.enter_context(HttpTestServer())
-        https = stack.enter_context(HttpTestServer(tls=certs.server_context()))
-        link = work / "ttySIM"
-        emulator = stack.enter_context(
-            Emulator(link, root=work / "modem-fs", hosts=dict.fromkeys(HOSTS, "127.0.0.1"))
-        )
-        ports = {"smtp": smtp.port, "pop3": pop3.port, "ftp": ftp.port, "ftps": ftps.port}
         settings = load_settings(
             _config(work, broker.port, emulator.link, ports, passwords), env={}
         )
@@ -217,6 +203,29 @@ def main(args: argparse.Namespace) -> int:
     if args.dir is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def _file_servers(
+    stack: ExitStack, work: Path, passwords: dict[str, str]
+) -> tuple[dict[str, int], HttpTestServer, HttpTestServer]:
+    """POP3 (with sample mail), FTP (with sample files), FTPS, HTTP and HTTPS; their ports."""
+    from bridge.testservers.ftp import FtpTestServer
+    from bridge.testservers.http import HttpTestServer
+    from bridge.testservers.pop3 import Pop3TestServer
+    from bridge.testservers.tls import make_certificates
+
+    certs = make_certificates(work / "certs")
+    pop3 = stack.enter_context(Pop3TestServer(password=passwords["pop3"]))
+    ftp = stack.enter_context(
+        FtpTestServer(work / "ftp-home", user=USER, password=passwords["ftp"])
+    )
+    _sample_content(pop3, ftp, work)
+    ftps = stack.enter_context(
+        FtpTestServer(work / "ftps-home", user=USER, password=passwords["ftps"], certificates=certs)
+    )
+    http = stack.enter_context(HttpTestServer())
+    https = stack.enter_context(HttpTestServer(tls=certs.server_context()))
+    return {"pop3": pop3.port, "ftp": ftp.port, "ftps": ftps.port}, http, https
 
 
 def _stop_on_signals() -> threading.Event:
