@@ -191,6 +191,8 @@ def test_smtp_send_killed_before_smtpsend_is_interrupted_and_did_not_happen(
 ) -> None:
     rig = smtp_rig(crash_rig, smtp_server)
     emulator, process, probe = rig.emulator, rig.process, rig.probe
+    # what the worker does on coming online (status, stored SMS) is over before the hang
+    drain(probe, "modem/status", "settled")
     emulator.faults.hang()  # the module swallows AT+SMTPSRV: the send is stuck before it
     probe.publish(f"{BASE}/modem/request/smtp/send", {**MAIL, "transaction": "mail"})
     process.wait_journal(
