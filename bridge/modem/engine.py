@@ -42,6 +42,12 @@ BLOCK_STALL = 1.0  # a 1 KiB block takes 90 ms at 115200 baud; silence this long
 UrcListener = Callable[[Urc], None]
 
 
+def _completing(follow: Callable[[str], Verdict], lines: list[str]) -> str | None:
+    """The line before OK that `follow` would complete on (V2.02's LOGOUT puts its
+    result there at times), or None."""
+    return next((line for line in lines if follow(line) is Verdict.DONE), None)
+
+
 @dataclass(frozen=True)
 class _Abort:
     error: ModemError
@@ -227,9 +233,13 @@ class Engine:
         lines: list[str] = []
         pdus: dict[int, str] = {}
         final: FinalResult | None = None
+        settle_by: float | None = None  # set at OK when the line after it is optional
         payload_sent = exchange.send_on is None
         while True:
-            event = self._next(pending, started)
+            event = self._next(pending, started, settle_by)
+            if event is None:  # settled: this firmware adds no line after OK
+                assert final is not None
+                return Reply(final, lines, pdus=pdus)
             if pending.sink_error is not None:
                 raise pending.sink_error
             if (
@@ -249,6 +259,11 @@ class Engine:
                 final = event
                 if exchange.follow is None or not event.ok:
                     return Reply(final, lines, pdus=pdus)
+                if exchange.settle is not None:
+                    early = _completing(exchange.follow, lines)
+                    if early is not None:
+                        return Reply(final, lines, completion=early, pdus=pdus)
+                    settle_by = time.monotonic() + exchange.settle
             elif isinstance(event, Urc) and final is not None and exchange.follow is not None:
                 verdict = exchange.follow(event.text)
                 if verdict is Verdict.KEEP:
@@ -262,13 +277,19 @@ class Engine:
             if isinstance(pending.events.get_nowait(), FinalResult):
                 self.stale_results += 1
 
-    def _next(self, pending: _Pending, started: float) -> Event:
+    def _next(self, pending: _Pending, started: float, settle_by: float | None) -> Event | None:
+        """The next thing the module said for `pending`; None once `settle_by` passes."""
         exchange = pending.exchange
         while True:
             limit = pending.activity + exchange.timeout
             if exchange.deadline is not None:
                 limit = min(limit, started + exchange.deadline)
-            wait = limit - time.monotonic()
+            now = time.monotonic()
+            if settle_by is not None and settle_by <= limit:
+                if now >= settle_by:
+                    return None
+                limit = settle_by
+            wait = limit - now
             if wait <= 0:
                 raise ModemError(
                     TIMEOUT, f"{exchange.label()}: no answer within {exchange.timeout:g}s"
