@@ -276,46 +276,46 @@ def _not_saved(bridge: Bridge) -> None:
     assert not (files / "big.bin").exists() and not (files / ".big.bin.part").exists()
 
 
+def _cancel_get(bench: Bench, service: str, server: FtpTestServer) -> list[str]:
+    """Shut down during a long `<service>/get`, check the answer and that nothing was
+    saved, start the next bridge; the commands the module got from the cancel on."""
+    _big_file(server.home)
+    config = {service: _ftp(server)}
+    bridge = bench.bridge(**config)
+    bench.emulator.faults.throttle(LINE_RATE)
+    bench.ask(f"{service}/get", {"path": "/big.bin", "save_to": "big.bin"}, "big")
+    get = f"AT+C{service.upper()}GET="
+    bench.wait_for_command(get)
+    _shutdown_answers_in_time(bench, bridge, f"{service}/get", "big")
+    _not_saved(bridge)
+    commands = list(bench.emulator.command_log)
+    after = commands[max(i for i, c in enumerate(commands) if c.startswith(get)) + 1 :]
+    bench.bridge(**config)
+    return after
+
+
+def _dialect(bench: Bench, v2_02: bool) -> None:
+    ftps = bench.emulator.services["ftps"]
+    assert isinstance(ftps, FtpsService)
+    ftps.v2_02 = v2_02
+
+
 def test_shutdown_answers_the_waiting_ftp_get_and_the_next_get_works(
     bench: Bench, ftp_server: FtpTestServer
 ) -> None:
     """AT+CFTPGET has no stop (chapter 5): the answer is in time, the module's own
     transfer runs to its end (ftp_busy until then), and the next download works."""
-    _big_file(ftp_server.home)
-    bridge = bench.bridge(ftp=_ftp(ftp_server))
-    bench.emulator.faults.throttle(LINE_RATE)
-    bench.ask("ftp/get", {"path": "/big.bin", "save_to": "big.bin"}, "big")
-    bench.wait_for_command("AT+CFTPGET")
-    _shutdown_answers_in_time(bench, bridge, "ftp/get", "big")
-    _not_saved(bridge)
-    bench.bridge(ftp=_ftp(ftp_server))
+    assert _cancel_get(bench, "ftp", ftp_server) == []
     reply = _once_free(bench, "ftp/get", {"path": "/small.txt"}, "ftp_busy")
     assert reply["status"] == "ok" and reply["data"]["text"] == "small", reply
-
-
-def _cancel_ftps_get(bench: Bench, server: FtpTestServer, *, v2_02: bool) -> list[str]:
-    """Shut down during a long ftps/get; the session commands sent from the cancel on."""
-    _big_file(server.home)
-    ftps = bench.emulator.services["ftps"]
-    assert isinstance(ftps, FtpsService)
-    ftps.v2_02 = v2_02
-    bridge = bench.bridge(ftps=_ftp(server))
-    bench.emulator.faults.throttle(LINE_RATE)
-    bench.ask("ftps/get", {"path": "/big.bin", "save_to": "big.bin"}, "big")
-    bench.wait_for_command("AT+CFTPSGET")
-    _shutdown_answers_in_time(bench, bridge, "ftps/get", "big")
-    _not_saved(bridge)
-    commands = list(bench.emulator.command_log)
-    after = commands[max(i for i, c in enumerate(commands) if c.startswith("AT+CFTPSGET")) + 1 :]
-    bench.bridge(ftps=_ftp(server))
-    return after
 
 
 def test_shutdown_aborts_the_waiting_ftps_get_and_the_next_get_works_at_once(
     bench: Bench, ftps_server: FtpTestServer
 ) -> None:
     """V2.02 firmware has AT+CFTPSABORT: the transfer, the session and the stack end."""
-    assert _cancel_ftps_get(bench, ftps_server, v2_02=True) == ["AT+CFTPSABORT"]
+    _dialect(bench, v2_02=True)
+    assert _cancel_get(bench, "ftps", ftps_server) == ["AT+CFTPSABORT"]
     bench.ask("ftps/get", {"path": "/small.txt"}, "next")
     reply = bench.answer("ftps/get", "next", timeout=30)
     assert reply["status"] == "ok" and reply["data"]["text"] == "small", reply
@@ -327,7 +327,8 @@ def test_shutdown_answers_the_waiting_ftps_get_on_firmware_without_abort(
     """V1.23 lacks AT+CFTPSABORT and refuses LOGOUT and STOP while its transfer runs: the
     answer is still in time, and the next request, which stops the stack it finds held,
     works once the transfer has ended (until then the module refuses with a bare ERROR)."""
-    sent = _cancel_ftps_get(bench, ftps_server, v2_02=False)
+    _dialect(bench, v2_02=False)
+    sent = _cancel_get(bench, "ftps", ftps_server)
     assert sent[:3] == ["AT+CFTPSABORT", "AT+CFTPSLOGOUT", "AT+CFTPSSTOP"], sent
     reply = _once_free(bench, "ftps/get", {"path": "/small.txt"}, "modem_error")
     assert reply["status"] == "ok" and reply["data"]["text"] == "small", reply

@@ -194,24 +194,20 @@ class FtpsService:
         if cmd.form != "exec" or not self.v2_02 or self._session is None:
             host.error()
             return
-        with self._lock:
-            session, self._session = self._session, None
-            upload, self._upload = self._upload, None
-        if upload is not None:
-            upload.abort()
-        if session is not None:
-            session.abandon()  # wakes the transfer blocked reading it
+        self._end_session(abandon=True)  # wakes the transfer blocked reading it
         self._task.cancel()
         self._state.started = False
         self._answer(host, "+CFTPSABORT", 0)
 
-    def _end_session(self) -> None:
+    def _end_session(self, abandon: bool = False) -> None:
         with self._lock:
             session, self._session = self._session, None
             upload, self._upload = self._upload, None
         if upload is not None:
             upload.abort()
-        if session is not None:
+        if session is not None and abandon:
+            session.abandon()
+        elif session is not None:
             session.close()
 
     def _usable(self) -> FtpSession | None:
