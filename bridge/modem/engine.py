@@ -50,7 +50,10 @@ def _completing(follow: Callable[[str], Verdict], lines: list[str]) -> str | Non
 
 @dataclass(frozen=True)
 class _Abort:
+    """Fail the exchange in flight; a cancel (not `urgent`) lets a data phase end first."""
+
     error: ModemError
+    urgent: bool = True
 
 
 class _Pending:
@@ -61,6 +64,9 @@ class _Pending:
         self.events: queue.SimpleQueue[Event | _Abort] = queue.SimpleQueue()
         self.activity = time.monotonic()
         self.sink_error: BaseException | None = None
+        # the module was promised data (`>`, data mode): open until the final result after it
+        self.data_phase = exchange.send_on is not None
+        self.deferred: _Abort | None = None  # a cancel that came during the data phase
 
 
 class UrcWaiter:
@@ -195,10 +201,15 @@ class Engine:
                 self._lost(transport, str(exc))
 
     def abort(self, error: ModemError) -> None:
-        """Fail the exchange in flight (shutdown, a stop request)."""
+        """Cancel the exchange in flight (shutdown). One that promised the module data
+        (AT+CFTPSPUT=<len> before its `>`, a data mode) ends at its final result first:
+        the module would take the next command for that data."""
+        self._abort(_Abort(error, urgent=False))
+
+    def _abort(self, abort: _Abort) -> None:
         with self._rx_lock:
             if self._pending is not None:
-                self._pending.events.put(_Abort(error))
+                self._pending.events.put(abort)
 
     def fail_waiters(self, error: ModemError) -> None:
         """End every URC wait (shutdown): a send waiting for `+SMTP:` stops waiting."""
@@ -256,6 +267,9 @@ class Engine:
             elif isinstance(event, FinalResult):
                 if event.ok and not payload_sent:
                     continue  # CHTTPACT: some firmware says OK before REQUEST
+                pending.data_phase = False
+                if pending.deferred is not None and exchange.follow is not None and event.ok:
+                    raise pending.deferred.error  # the data is in; the rest may be dropped
                 final = event
                 if exchange.follow is None or not event.ok:
                     return Reply(final, lines, pdus=pdus)
@@ -299,7 +313,10 @@ class Engine:
             except queue.Empty:
                 continue
             if isinstance(item, _Abort):
-                raise item.error
+                if item.urgent or not pending.data_phase:
+                    raise item.error
+                pending.deferred = item
+                continue
             return item
 
     def _send_payload(self, pending: _Pending) -> None:
@@ -443,7 +460,7 @@ class Engine:
             waiter.offer(urc)
 
     def _fail_all(self, error: ModemError) -> None:
-        self.abort(error)
+        self._abort(_Abort(error))
         self.fail_waiters(error)
 
     def _lost(self, transport: SerialTransport, reason: str) -> None:

@@ -334,6 +334,28 @@ def test_shutdown_answers_the_waiting_ftps_get_on_firmware_without_abort(
     assert reply["status"] == "ok" and reply["data"]["text"] == "small", reply
 
 
+def test_shutdown_aborts_an_ftps_put_between_its_pieces(
+    bench: Bench, ftps_server: FtpTestServer
+) -> None:
+    """AT+CFTPSPUT takes at most 1024 bytes a call: the cancel is seen before the next
+    piece, the upload is never committed (no bare AT+CFTPSPUT), and V2.02 aborts it."""
+    _dialect(bench, v2_02=True)
+    bridge = bench.bridge(ftps=_ftp(ftps_server))
+    files = Path(bridge.settings.files.dir)
+    files.mkdir(parents=True, exist_ok=True)
+    (files / "big.bin").write_bytes(os.urandom(BIG))
+    bench.ask("ftps/put", {"path": "/up.bin", "file": "big.bin"}, "up")
+    bench.wait_for_command("AT+CFTPSPUT=")
+    _shutdown_answers_in_time(bench, bridge, "ftps/put", "up")
+    commands = list(bench.emulator.command_log)
+    assert "AT+CFTPSPUT" not in commands and commands[-1] == "AT+CFTPSABORT", commands[-3:]
+    bench.bridge(ftps=_ftp(ftps_server))
+    bench.ask("ftps/put", {"path": "/next.txt", "text": "next"}, "next")
+    reply = bench.answer("ftps/put", "next", timeout=30)
+    assert reply["status"] == "ok" and reply["data"]["bytes"] == 4, reply
+    assert (ftps_server.home / "next.txt").read_bytes() == b"next"
+
+
 def test_shutdown_answers_the_waiting_efs_download_and_the_next_request_works(
     bench: Bench,
 ) -> None:
