@@ -14,30 +14,16 @@ import pytest
 from bridge.modem.engine import Engine
 from bridge.modem.errors import ModemError
 from bridge.modem.exchange import Exchange, Reply, Verdict
+from tests.services.transcript import ScriptedPort
 
 CANCEL = ModemError("cancelled", "the bridge is shutting down")
 
 
-class HandFedPort:
+class HandFedPort(ScriptedPort):
     """A transport whose module says only what the test feeds it."""
 
     def __init__(self) -> None:
-        self.written = bytearray()
-        self._lock = threading.Lock()
-        self._answers: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-
-    def write(self, data: bytes) -> None:
-        with self._lock:
-            self.written += data
-
-    def read(self) -> bytes:
-        try:
-            return self._answers.get(timeout=0.01)
-        except queue.Empty:
-            return b""
-
-    def close(self) -> None:
-        pass
+        super().__init__([])
 
     def feed(self, data: bytes) -> None:
         self._answers.put(data)
@@ -45,9 +31,8 @@ class HandFedPort:
     def wait_written(self, data: bytes, timeout: float = 2.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            with self._lock:
-                if data in self.written:
-                    return
+            if data in bytes(self.written):
+                return
             assert time.monotonic() < deadline, (data, bytes(self.written))
             time.sleep(0.005)
 
