@@ -42,9 +42,18 @@ BLOCK_STALL = 1.0  # a 1 KiB block takes 90 ms at 115200 baud; silence this long
 UrcListener = Callable[[Urc], None]
 
 
+def _completing(follow: Callable[[str], Verdict], lines: list[str]) -> str | None:
+    """The line before OK that `follow` would complete on (V2.02's LOGOUT puts its
+    result there at times), or None."""
+    return next((line for line in lines if follow(line) is Verdict.DONE), None)
+
+
 @dataclass(frozen=True)
 class _Abort:
+    """Fail the exchange in flight; a cancel (not `urgent`) lets a data phase end first."""
+
     error: ModemError
+    urgent: bool = True
 
 
 class _Pending:
@@ -55,6 +64,9 @@ class _Pending:
         self.events: queue.SimpleQueue[Event | _Abort] = queue.SimpleQueue()
         self.activity = time.monotonic()
         self.sink_error: BaseException | None = None
+        # the module was promised data (`>`, data mode): open until the final result after it
+        self.data_phase = exchange.send_on is not None
+        self.deferred: _Abort | None = None  # a cancel that came during the data phase
 
 
 class UrcWaiter:
@@ -189,10 +201,15 @@ class Engine:
                 self._lost(transport, str(exc))
 
     def abort(self, error: ModemError) -> None:
-        """Fail the exchange in flight (shutdown, a stop request)."""
+        """Cancel the exchange in flight (shutdown). One that promised the module data
+        (AT+CFTPSPUT=<len> before its `>`, a data mode) ends at its final result first:
+        the module would take the next command for that data."""
+        self._abort(_Abort(error, urgent=False))
+
+    def _abort(self, abort: _Abort) -> None:
         with self._rx_lock:
             if self._pending is not None:
-                self._pending.events.put(_Abort(error))
+                self._pending.events.put(abort)
 
     def fail_waiters(self, error: ModemError) -> None:
         """End every URC wait (shutdown): a send waiting for `+SMTP:` stops waiting."""
@@ -227,9 +244,13 @@ class Engine:
         lines: list[str] = []
         pdus: dict[int, str] = {}
         final: FinalResult | None = None
+        settle_by: float | None = None  # set at OK when the line after it is optional
         payload_sent = exchange.send_on is None
         while True:
-            event = self._next(pending, started)
+            event = self._next(pending, started, settle_by)
+            if event is None:  # settled: this firmware adds no line after OK
+                assert final is not None
+                return Reply(final, lines, pdus=pdus)
             if pending.sink_error is not None:
                 raise pending.sink_error
             if (
@@ -246,9 +267,17 @@ class Engine:
             elif isinstance(event, FinalResult):
                 if event.ok and not payload_sent:
                     continue  # CHTTPACT: some firmware says OK before REQUEST
+                pending.data_phase = False
+                if pending.deferred is not None and exchange.follow is not None and event.ok:
+                    raise pending.deferred.error  # the data is in; the rest may be dropped
                 final = event
                 if exchange.follow is None or not event.ok:
                     return Reply(final, lines, pdus=pdus)
+                if exchange.settle is not None:
+                    early = _completing(exchange.follow, lines)
+                    if early is not None:
+                        return Reply(final, lines, completion=early, pdus=pdus)
+                    settle_by = time.monotonic() + exchange.settle
             elif isinstance(event, Urc) and final is not None and exchange.follow is not None:
                 verdict = exchange.follow(event.text)
                 if verdict is Verdict.KEEP:
@@ -262,13 +291,19 @@ class Engine:
             if isinstance(pending.events.get_nowait(), FinalResult):
                 self.stale_results += 1
 
-    def _next(self, pending: _Pending, started: float) -> Event:
+    def _next(self, pending: _Pending, started: float, settle_by: float | None) -> Event | None:
+        """The next thing the module said for `pending`; None once `settle_by` passes."""
         exchange = pending.exchange
         while True:
             limit = pending.activity + exchange.timeout
             if exchange.deadline is not None:
                 limit = min(limit, started + exchange.deadline)
-            wait = limit - time.monotonic()
+            now = time.monotonic()
+            if settle_by is not None and settle_by <= limit:
+                if now >= settle_by:
+                    return None
+                limit = settle_by
+            wait = limit - now
             if wait <= 0:
                 raise ModemError(
                     TIMEOUT, f"{exchange.label()}: no answer within {exchange.timeout:g}s"
@@ -278,7 +313,10 @@ class Engine:
             except queue.Empty:
                 continue
             if isinstance(item, _Abort):
-                raise item.error
+                if item.urgent or not pending.data_phase:
+                    raise item.error
+                pending.deferred = item
+                continue
             return item
 
     def _send_payload(self, pending: _Pending) -> None:
@@ -422,7 +460,7 @@ class Engine:
             waiter.offer(urc)
 
     def _fail_all(self, error: ModemError) -> None:
-        self.abort(error)
+        self._abort(_Abort(error))
         self.fail_waiters(error)
 
     def _lost(self, transport: SerialTransport, reason: str) -> None:

@@ -27,7 +27,11 @@ class Exchange:
     `send_on` is the prompt (`>`, `>>`) or line (`+CFTPPUT: BEGIN`,
     `+CHTTPACT: REQUEST`) after which `payload` is written, chunk by chunk.
     `follow`, when set, keeps the exchange open after a final OK and judges each
-    later line (`+SMTP: SUCCESS`, `+CFTPGET: 0`). `on_data` receives the
+    later line (`+SMTP: SUCCESS`, `+CFTPGET: 0`). `settle`, set with `follow`, is for
+    firmware that may or may not add that line (V2.02 FTPS: `OK` then `+CFTPSLOGIN: 9`;
+    V1.23: plain `OK`): a line `follow` completes on that came before OK completes the
+    exchange at OK, and silence of `settle` seconds after OK completes it without one.
+    `on_data` receives the
     length-framed blocks as they arrive, on the reader thread: it must be quick.
     """
 
@@ -38,6 +42,7 @@ class Exchange:
     send_on: str | None = None
     payload: Iterable[bytes] | None = None
     follow: Callable[[str], Verdict] | None = None
+    settle: float | None = None
     on_data: Callable[[DataBlock], None] | None = None
     name: str = field(default="")  # for logs; the command's name, never its parameters
 
@@ -67,6 +72,14 @@ class Reply:
             for i, line in enumerate(self.lines)
             if line.startswith(prefix) and i in self.pdus
         ]
+
+    def result(self, prefix: str) -> str | None:
+        """The value of a command's own result line (`+CFTPSLOGIN:` -> `9`), whether it
+        came before the final result or completed the exchange after it."""
+        said = self.first(prefix)
+        if said is None and self.completion is not None and self.completion.startswith(prefix):
+            said = self.completion[len(prefix) :].strip()
+        return said
 
     def first(self, prefix: str) -> str | None:
         """The value of the first line starting with `prefix` (`+CSQ:` -> `21,99`)."""

@@ -247,9 +247,9 @@ class ResultCodes:
         return ServiceError(code, f"{message} ({key})", {"module_code": key})
 
     def from_reply(self, exchange: Exchange, reply: Reply, name: str) -> ServiceError:
-        """A command that did not end in OK: its `<name>: <result>` line, else the CME
-        error's number or text, else the bare ERROR."""
-        result = reply.first(f"{name}:")
+        """A refused command: its `<name>: <result>` line (before or after OK), else the
+        CME error's number or text, else the bare ERROR."""
+        result = reply.result(f"{name}:")
         if result is not None and result.strip() != "0":
             return self.failure(result, exchange.label())
         detail = reply.final.detail

@@ -17,7 +17,7 @@ from bridge.at import commands as at
 from bridge.config import FtpSettings, Settings
 from bridge.modem import Exchange
 from bridge.modem.exchange import Verdict
-from bridge.modem.script import Step, run_script
+from bridge.modem.script import Step, result_after_ok, run_script
 from bridge.services import ftp_common as common
 from bridge.services.errors import MODEM_ERROR, ResultCodes, ServiceError, invalid, param
 
@@ -27,6 +27,9 @@ PUT_PIECE = 1024  # bytes per AT+CFTPSPUT (V2.02; ERRATA)
 PUT_RESULTS = ("+CFTPSPUT:", "+CFTPSSPUT:")  # the seed's example spells it the second way
 
 FTPS_CODES = ResultCodes.table("ftps")
+START_RESULT_WITHIN = 0.5  # s after START's OK for V2.02's `+CFTPSSTART: 0` (it is local,
+# so prompt); V1.23 says nothing more, and each request waits this once on it
+END_RESULT_WITHIN = common.SETTING_TIMEOUT  # the same for ABORT, LOGOUT, STOP on V2.02
 
 
 def _command(name: str, timeout: float = common.SETTING_TIMEOUT) -> Exchange:
@@ -65,29 +68,43 @@ class FtpsFiles(common.RemoteFiles):
             name="AT+CFTPSTYPE",
         )
         # a stack still held (a request that could not stop it) is stopped, then retried
-        self._start = Step(_command("+CFTPSSTART"), recover=_command("+CFTPSSTOP"))
-        self._open = [Step(login, result="0"), Step(kind_exchange, result="0")]
+        stop = result_after_ok(_command("+CFTPSSTOP"), START_RESULT_WITHIN)
+        self._start = Step(
+            _command("+CFTPSSTART"), result="0", recover=stop, result_within=START_RESULT_WITHIN
+        )
+        self._login, self._kind = login, kind_exchange
 
     @contextlib.contextmanager
     def session(self) -> Iterator[None]:
-        run_script(self.ctx.run, [self._start], self.results.step_error)
+        """START, LOGIN, TYPE; then LOGOUT and STOP whatever happened, or, when the request
+        was cancelled, AT+CFTPSABORT (V2.02), which ends a running transfer and both."""
+        started = run_script(self.ctx.run, [self._start], self.results.step_error)[0]
+        # V2.02 reports START's result after its OK, and so those of LOGIN, LOGOUT, STOP
+        within = common.OPERATION_SILENCE if self._start.said(started) is not None else None
+        aborted = False
         try:
-            run_script(self.ctx.run, self._open[:1], self.results.step_error)
+            login = Step(self._login, result="0", result_within=within)
+            run_script(self.ctx.run, [login], self.results.step_error)
             try:
-                run_script(self.ctx.run, self._open[1:], self.results.step_error)
+                run_script(self.ctx.run, [Step(self._kind, result="0")], self.results.step_error)
                 yield
             finally:
-                self._end("+CFTPSLOGOUT")
+                aborted = self.ctx.cancelled.is_set() and self._end("+CFTPSABORT", within)
+                if not aborted:
+                    self._end("+CFTPSLOGOUT", within)
         finally:
-            self._end("+CFTPSSTOP")
+            if not aborted:
+                self._end("+CFTPSSTOP", within)
 
-    def _end(self, name: str) -> None:
-        """Logout or stop, whatever happened before; a failure here is only logged, so
-        the request's own error is the one reported."""
+    def _end(self, name: str, within: float | None) -> bool:
+        """Abort, logout or stop, whatever happened before; a failure here is only logged,
+        so the request's own error is the one reported. True when the module agreed."""
+        after_ok = None if within is None else END_RESULT_WITHIN
+        step = Step(_command(name), result="0", result_within=after_ok)
         with self.ctx.cleanup() as quiet:
-            reply = quiet.run(_command(name))
-            if not reply.final.ok:
-                log.warning("AT%s failed: %s", name, reply.final.detail or reply.final.kind.value)
+            run_script(quiet.run, [step], self.results.step_error)
+            return True
+        return False
 
     def delete(self, path: at.Param) -> None:
         """AT+CFTPSDELE as every manual has it; the seed's AT+CFTPSDEL when that is ERROR."""

@@ -3,6 +3,7 @@ answers it within 0.5 s, and leaves the module clean: the next request succeeds.
 
 from __future__ import annotations
 
+import os
 import socketserver
 import threading
 import time
@@ -15,6 +16,8 @@ import pytest
 from bridge.config import load_settings
 from bridge.daemon import Bridge
 from bridge.emulator.core import Emulator
+from bridge.emulator.services.ftps import FtpsService
+from bridge.testservers.ftp import FtpTestServer
 from bridge.testservers.http import HttpTestServer
 from bridge.testservers.mosquitto import Mosquitto
 from bridge.testservers.smtp import SmtpTestServer
@@ -24,7 +27,10 @@ BASE = "sim5360"
 SMTP_HOST = "smtp.example.com"
 WEB_HOST = "www.example.com"
 POP3_HOST = "pop3.example.com"
+FTP_HOST = "ftp.example.com"
 ANSWER_WITHIN = 0.5
+LINE_RATE = 100_000  # bytes/s the module's line is throttled to: a transfer that lasts
+BIG = 400_000  # bytes: about 4 s on that line
 
 
 class Bench:
@@ -77,7 +83,7 @@ def bench(
     emulator_factory: Callable[..., Emulator],
     probe_factory: Callable[..., MqttProbe],
 ) -> Iterator[Bench]:
-    hosts = dict.fromkeys((SMTP_HOST, WEB_HOST, POP3_HOST), "127.0.0.1")
+    hosts = dict.fromkeys((SMTP_HOST, WEB_HOST, POP3_HOST, FTP_HOST), "127.0.0.1")
     emulator = emulator_factory(hosts=hosts)
     made = Bench(tmp_path, broker, emulator, probe_factory(broker))
     yield made
@@ -106,6 +112,19 @@ def _shutdown_answers_in_time(bench: Bench, bridge: Bridge, key: str, tx: str) -
     stopping.join(15)
     assert reply["error"]["code"] == "cancelled", reply
     assert elapsed < ANSWER_WITHIN, f"answered {elapsed:.2f}s after the cancel"
+    return reply
+
+
+def _once_free(bench: Bench, key: str, body: dict[str, Any], busy: str) -> Any:
+    """The answer to `body` once the module has finished what a cancelled request left it
+    doing (it has no stop for it): until then only `busy` may come back. Bounded."""
+    deadline = time.monotonic() + 15
+    for attempt in range(1000):
+        bench.ask(key, body, f"next{attempt}")
+        reply = bench.answer(key, f"next{attempt}", timeout=30)
+        if reply["status"] == "ok" or time.monotonic() > deadline:
+            return reply
+        assert reply["error"]["code"] == busy, reply
     return reply
 
 
@@ -175,13 +194,7 @@ def test_shutdown_answers_the_waiting_http_request(
     http_server.requests.wait_for(1)  # the request reached the server: the answer is awaited
     _shutdown_answers_in_time(bench, bridge, "http/request", "slow")
     bench.bridge()
-    deadline = time.monotonic() + 15
-    for attempt in range(1000):
-        bench.ask("http/request", {"url": f"{base}/status/200"}, f"next{attempt}")
-        reply = bench.answer("http/request", f"next{attempt}", timeout=30)
-        if reply["status"] == "ok" or time.monotonic() > deadline:
-            break
-        assert reply["error"]["code"] == "http_busy", reply
+    reply = _once_free(bench, "http/request", {"url": f"{base}/status/200"}, "http_busy")
     assert reply["status"] == "ok", reply
 
 
@@ -238,3 +251,124 @@ def test_shutdown_answers_the_waiting_pop3_get_and_the_next_session_works(
     bench.ask("pop3/list", {}, "next")
     reply = bench.answer("pop3/list", "next", timeout=30)
     assert reply["status"] == "ok" and reply["data"]["count"] == 1, reply
+
+
+def _ftp(server: FtpTestServer) -> str:
+    return "\n".join(
+        [
+            f'server = "{FTP_HOST}"',
+            f"port = {server.port}",
+            f'user = "{server.user}"',
+            f'password = "{server.password}"',
+        ]
+    )
+
+
+def _big_file(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "big.bin").write_bytes(os.urandom(BIG))
+    (folder / "small.txt").write_bytes(b"small")
+
+
+def _not_saved(bridge: Bridge) -> None:
+    """A cancelled download leaves neither the file nor its partial copy."""
+    files = Path(bridge.settings.files.dir)
+    assert not (files / "big.bin").exists() and not (files / ".big.bin.part").exists()
+
+
+def _cancel_get(bench: Bench, service: str, server: FtpTestServer) -> list[str]:
+    """Shut down during a long `<service>/get`, check the answer and that nothing was
+    saved, start the next bridge; the commands the module got from the cancel on."""
+    _big_file(server.home)
+    config = {service: _ftp(server)}
+    bridge = bench.bridge(**config)
+    bench.emulator.faults.throttle(LINE_RATE)
+    bench.ask(f"{service}/get", {"path": "/big.bin", "save_to": "big.bin"}, "big")
+    get = f"AT+C{service.upper()}GET="
+    bench.wait_for_command(get)
+    _shutdown_answers_in_time(bench, bridge, f"{service}/get", "big")
+    _not_saved(bridge)
+    commands = list(bench.emulator.command_log)
+    after = commands[max(i for i, c in enumerate(commands) if c.startswith(get)) + 1 :]
+    bench.bridge(**config)
+    return after
+
+
+def _dialect(bench: Bench, v2_02: bool) -> None:
+    ftps = bench.emulator.services["ftps"]
+    assert isinstance(ftps, FtpsService)
+    ftps.v2_02 = v2_02
+
+
+def test_shutdown_answers_the_waiting_ftp_get_and_the_next_get_works(
+    bench: Bench, ftp_server: FtpTestServer
+) -> None:
+    """AT+CFTPGET has no stop (chapter 5): the answer is in time, the module's own
+    transfer runs to its end (ftp_busy until then), and the next download works."""
+    assert _cancel_get(bench, "ftp", ftp_server) == []
+    reply = _once_free(bench, "ftp/get", {"path": "/small.txt"}, "ftp_busy")
+    assert reply["status"] == "ok" and reply["data"]["text"] == "small", reply
+
+
+def test_shutdown_aborts_the_waiting_ftps_get_and_the_next_get_works_at_once(
+    bench: Bench, ftps_server: FtpTestServer
+) -> None:
+    """V2.02 firmware has AT+CFTPSABORT: the transfer, the session and the stack end."""
+    _dialect(bench, v2_02=True)
+    assert _cancel_get(bench, "ftps", ftps_server) == ["AT+CFTPSABORT"]
+    bench.ask("ftps/get", {"path": "/small.txt"}, "next")
+    reply = bench.answer("ftps/get", "next", timeout=30)
+    assert reply["status"] == "ok" and reply["data"]["text"] == "small", reply
+
+
+def test_shutdown_answers_the_waiting_ftps_get_on_firmware_without_abort(
+    bench: Bench, ftps_server: FtpTestServer
+) -> None:
+    """V1.23 lacks AT+CFTPSABORT and refuses LOGOUT and STOP while its transfer runs: the
+    answer is still in time, and the next request, which stops the stack it finds held,
+    works once the transfer has ended (until then the module refuses with a bare ERROR)."""
+    _dialect(bench, v2_02=False)
+    sent = _cancel_get(bench, "ftps", ftps_server)
+    assert sent[:3] == ["AT+CFTPSABORT", "AT+CFTPSLOGOUT", "AT+CFTPSSTOP"], sent
+    reply = _once_free(bench, "ftps/get", {"path": "/small.txt"}, "modem_error")
+    assert reply["status"] == "ok" and reply["data"]["text"] == "small", reply
+
+
+def test_shutdown_aborts_an_ftps_put_between_its_pieces(
+    bench: Bench, ftps_server: FtpTestServer
+) -> None:
+    """AT+CFTPSPUT takes at most 1024 bytes a call: the cancel is seen before the next
+    piece, the upload is never committed (no bare AT+CFTPSPUT), and V2.02 aborts it."""
+    _dialect(bench, v2_02=True)
+    bridge = bench.bridge(ftps=_ftp(ftps_server))
+    files = Path(bridge.settings.files.dir)
+    files.mkdir(parents=True, exist_ok=True)
+    (files / "big.bin").write_bytes(os.urandom(BIG))
+    bench.ask("ftps/put", {"path": "/up.bin", "file": "big.bin"}, "up")
+    bench.wait_for_command("AT+CFTPSPUT=")
+    _shutdown_answers_in_time(bench, bridge, "ftps/put", "up")
+    commands = list(bench.emulator.command_log)
+    assert "AT+CFTPSPUT" not in commands and commands[-1] == "AT+CFTPSABORT", commands[-3:]
+    bench.bridge(ftps=_ftp(ftps_server))
+    bench.ask("ftps/put", {"path": "/next.txt", "text": "next"}, "next")
+    reply = bench.answer("ftps/put", "next", timeout=30)
+    assert reply["status"] == "ok" and reply["data"]["bytes"] == 4, reply
+    assert (ftps_server.home / "next.txt").read_bytes() == b"next"
+
+
+def test_shutdown_answers_the_waiting_efs_download_and_the_next_request_works(
+    bench: Bench,
+) -> None:
+    """AT+CFTRANTX has no stop: the answer is in time, and the module, which takes no
+    command until its transfer ends, answers the next request once it has."""
+    _big_file(bench.emulator.fs.host_path("C:/"))
+    bridge = bench.bridge()
+    bench.emulator.faults.throttle(LINE_RATE)
+    bench.ask("efs/download", {"name": "C:/big.bin", "save_to": "big.bin"}, "big")
+    bench.wait_for_command("AT+CFTRANTX")
+    _shutdown_answers_in_time(bench, bridge, "efs/download", "big")
+    _not_saved(bridge)
+    bench.bridge()
+    bench.ask("efs/download", {"name": "C:/small.txt"}, "next")
+    reply = bench.answer("efs/download", "next", timeout=30)
+    assert reply["status"] == "ok" and reply["data"]["text"] == "small", reply

@@ -10,6 +10,7 @@ import pytest
 
 from bridge.daemon import Bridge
 from bridge.emulator.core import Emulator
+from bridge.emulator.services.ftps import FtpsService
 from bridge.services.ftps import FTPS_CODES
 from bridge.testservers.ftp import FtpTestServer
 from bridge.testservers.mosquitto import Mosquitto
@@ -130,6 +131,32 @@ def test_a_stack_left_started_is_stopped_first(ftps_rig: RigFactory) -> None:
         "AT+CFTPSSTART",
         "AT+CFTPSSTOP",
         "AT+CFTPSSTART",  # refused, so stopped and again
+        "AT+CFTPSLOGIN",
+        "AT+CFTPSLOGOUT",
+        "AT+CFTPSSTOP",
+    ]
+
+
+def test_v202_firmware_refusing_the_login_after_ok_is_caught_at_login(
+    ftps_rig: RigFactory,
+) -> None:
+    """V2.02 answers START, LOGIN, LOGOUT and STOP with OK and then `+CFTPSxxx: <err>`
+    (ERRATA): the refusal is the login's own code, and nothing more is sent in it."""
+    rig = ftps_rig()
+    service = rig.emulator.services["ftps"]
+    assert isinstance(service, FtpsService)
+    service.v2_02 = True
+    wrong = "not-" + rig.server.password
+    error = rig.error("list", {"path": "/", "password": wrong})
+    assert (error["code"], error["detail"]) == ("ftps_rejected", {"module_code": 9}), error
+    ftps = [c.split("=", 1)[0] for c in rig.commands() if "CFTPS" in c]
+    assert ftps == ["AT+CFTPSSTART", "AT+CFTPSLOGIN", "AT+CFTPSSTOP"], ftps
+    check_password_never_published(rig, wrong)
+    (rig.server.home / "v202.txt").write_bytes(b"after ok")
+    got = rig.ok("get", {"path": "/v202.txt"})
+    assert got["text"] == "after ok", got
+    assert sessions(rig.commands())[-4:] == [
+        "AT+CFTPSSTART",
         "AT+CFTPSLOGIN",
         "AT+CFTPSLOGOUT",
         "AT+CFTPSSTOP",

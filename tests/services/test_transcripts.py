@@ -225,6 +225,55 @@ def test_ftps_refused_login_still_stops_the_stack(tmp_path: Path) -> None:
         assert (error.code, error.detail) == ("ftps_network_error", {"module_code": 10})
 
 
+def test_ftps_v202_login_refused_after_its_ok_is_caught_at_login(tmp_path: Path) -> None:
+    """V2.02 (ERRATA "Response formats"): OK, then `+CFTPSLOGIN: <err>`."""
+    turns = [
+        (command("AT+CFTPSSTART"), wire("OK", "+CFTPSSTART: 0")),
+        (FTPS_LOGIN, wire("OK", "+CFTPSLOGIN: 9")),
+        (command("AT+CFTPSSTOP"), wire("OK", "+CFTPSSTOP: 0")),  # no TYPE, no logout
+    ]
+    request = {**FTPS_ACCOUNT, "password": "mypassword", "path": "/testd"}
+    with _play(tmp_path, turns) as transcript:
+        error = _fails(transcript, "ftps/list", FtpPathRequest.model_validate(request))
+        assert (error.code, error.detail) == ("ftps_rejected", {"module_code": 9})
+        assert "mypassword" not in error.message
+
+
+def test_ftps_v202_results_before_or_after_ok_complete_each_step(tmp_path: Path) -> None:
+    """The manual allows the line on either side of OK; LOGOUT puts it before at times."""
+    turns = [
+        (command("AT+CFTPSSTART"), wire("OK", "+CFTPSSTART: 0")),
+        (FTPS_LOGIN, wire("+CFTPSLOGIN: 0", "OK")),
+        (command("AT+CFTPSTYPE=I"), OK),
+        (
+            command('AT+CFTPSLIST="/testd"'),
+            OK + block("+CFTPSLIST", LIST_193) + wire("+CFTPSLIST: 0"),
+        ),
+        (command("AT+CFTPSLOGOUT"), wire("+CFTPSLOGOUT: 0", "OK")),
+        (command("AT+CFTPSSTOP"), wire("OK", "+CFTPSSTOP: 0")),
+    ]
+    request = {**FTPS_ACCOUNT, "password": "mypassword", "path": "/testd"}
+    with _play(tmp_path, turns) as transcript:
+        result = _run(transcript, "ftps/list", FtpPathRequest.model_validate(request))
+        assert [entry["name"] for entry in result["entries"]] == ["19800106_000128.jpg"]
+
+
+def test_ftps_v202_stack_refused_after_ok_is_stopped_and_started_again(tmp_path: Path) -> None:
+    turns = [
+        (command("AT+CFTPSSTART"), wire("OK", "+CFTPSSTART: 3")),  # busy: a stack left held
+        (command("AT+CFTPSSTOP"), wire("OK", "+CFTPSSTOP: 0")),
+        (command("AT+CFTPSSTART"), wire("OK", "+CFTPSSTART: 0")),
+        (FTPS_LOGIN, wire("OK", "+CFTPSLOGIN: 0")),
+        (command("AT+CFTPSTYPE=I"), OK),
+        (command('AT+CFTPSMKD="/new"'), OK),
+        (command("AT+CFTPSLOGOUT"), wire("OK", "+CFTPSLOGOUT: 0")),
+        (command("AT+CFTPSSTOP"), wire("OK", "+CFTPSSTOP: 0")),
+    ]
+    request = {**FTPS_ACCOUNT, "password": "mypassword", "path": "/new"}
+    with _play(tmp_path, turns) as transcript:
+        assert _run(transcript, "ftps/mkdir", FtpPathRequest.model_validate(request)) == {}
+
+
 # -- chapter 7: HTTPS -----------------------------------------------------------------------
 
 

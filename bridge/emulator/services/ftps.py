@@ -5,6 +5,12 @@ The seed's dialect: session commands answer plain OK or ERROR; listings, downloa
 EFS transfers and the end of an upload answer OK and report ``+CFTPSxxx: <err>`` later
 with the chapter's codes 0-10. ERRATA's spellings are taken too (CFTPSSLIST, CFTPSDEL,
 CFTPSINGLEIP, a fifth CFTPSLOGIN argument).
+
+``v2_02`` switches to what V2.02 firmware does instead (ERRATA, "Response formats"; the
+SIM5320 manual V2.02, 16.4): START, STOP and LOGIN answer ``OK`` and then
+``+CFTPSxxx: <err>`` (a refused login is ``OK`` and ``+CFTPSLOGIN: 9``), LOGOUT puts
+its result before the ``OK``, and AT+CFTPSABORT ends a logged-in session and its
+running transfer and stops the stack.
 """
 
 from __future__ import annotations
@@ -79,6 +85,7 @@ class FtpsService:
         self._lock = threading.Lock()
         self._session: FtpSession | None = None
         self._upload: Upload | None = None
+        self.v2_02 = False  # tests switch the firmware's dialect (module docstring)
 
     def commands(self) -> Mapping[str, Handler]:
         return {
@@ -86,6 +93,7 @@ class FtpsService:
             "+CFTPSSTOP": self._stop,
             "+CFTPSLOGIN": self._login,
             "+CFTPSLOGOUT": self._logout,
+            "+CFTPSABORT": self._abort,
             "+CFTPSMKD": lambda c, h: self._at_once(c, h, '"DIR"', lambda s, p: s.mkd(p)),
             "+CFTPSRMD": lambda c, h: self._at_once(c, h, '"DIR"', lambda s, p: s.rmd(p)),
             "+CFTPSDELE": lambda c, h: self._at_once(c, h, '"FILENAME"', lambda s, p: s.delete(p)),
@@ -113,20 +121,36 @@ class FtpsService:
         self._state = FtpsState()
 
     # -- the stack and the session -------------------------------------------------------
+    def _answer(self, host: Host, name: str, result: Result, before_ok: bool = False) -> None:
+        """A session command's outcome: the seed's plain OK/ERROR, or V2.02's OK and
+        ``<name>: <err>`` (the line first when `before_ok`)."""
+        if not self.v2_02:
+            host.ok() if result == 0 else host.error()
+        elif before_ok:
+            host.line(f"{name}: {result}")
+            host.ok()
+        else:
+            host.ok()
+            host.line(f"{name}: {result}")
+
     def _start(self, cmd: Command, host: Host) -> None:
-        if cmd.form != "exec" or self._state.started:
+        if cmd.form != "exec":
             host.error()
             return
+        result = UNKNOWN if self._state.started else 0
         self._state.started = True
-        host.ok()
+        self._answer(host, "+CFTPSSTART", result)
 
     def _stop(self, cmd: Command, host: Host) -> None:
-        if cmd.form != "exec" or not self._state.started or self._task.busy():
+        if cmd.form != "exec":
             host.error()
+            return
+        if not self._state.started or self._task.busy():
+            self._answer(host, "+CFTPSSTOP", UNKNOWN)
             return
         self._end_session()
         self._state.started = False
-        host.ok()
+        self._answer(host, "+CFTPSSTOP", 0)
 
     def _login(self, cmd: Command, host: Host) -> None:
         """``"<host>",<port>,"<user>","<password>"[,<server_type>]``; explicit TLS by default."""
@@ -137,7 +161,7 @@ class FtpsService:
             return
         endpoint, tls = request
         if self._ctx.faults.forced_failure("ftps") is not None:
-            host.error()
+            self._answer(host, "+CFTPSLOGIN", CODES[Failure.LOGIN])
             return
         try:
             session = FtpSession.open(
@@ -146,33 +170,44 @@ class FtpsService:
                 DataOptions(passive=True, trust_pasv_address=self._state.single_ip == 0),
                 tls,
             )
-        except FtpFailed:
-            host.error()
-            return
-        try:
-            session.set_type(self._state.type)
-        except FtpFailed:
-            session.close()
-            host.error()
+            try:
+                session.set_type(self._state.type)
+            except FtpFailed:
+                session.close()
+                raise
+        except FtpFailed as exc:
+            self._answer(host, "+CFTPSLOGIN", CODES[exc.failure])
             return
         with self._lock:
             self._session = session
-        host.ok()
+        self._answer(host, "+CFTPSLOGIN", 0)
 
     def _logout(self, cmd: Command, host: Host) -> None:
         if cmd.form != "exec" or self._session is None or self._task.busy():
             host.error()
             return
         self._end_session()
-        host.ok()
+        self._answer(host, "+CFTPSLOGOUT", 0, before_ok=True)
 
-    def _end_session(self) -> None:
+    def _abort(self, cmd: Command, host: Host) -> None:
+        """V2.02 only, in a logged-in session: the transfer, the session and the stack end."""
+        if cmd.form != "exec" or not self.v2_02 or self._session is None:
+            host.error()
+            return
+        self._end_session(abandon=True)  # wakes the transfer blocked reading it
+        self._task.cancel()
+        self._state.started = False
+        self._answer(host, "+CFTPSABORT", 0)
+
+    def _end_session(self, abandon: bool = False) -> None:
         with self._lock:
             session, self._session = self._session, None
             upload, self._upload = self._upload, None
         if upload is not None:
             upload.abort()
-        if session is not None:
+        if session is not None and abandon:
+            session.abandon()
+        elif session is not None:
             session.close()
 
     def _usable(self) -> FtpSession | None:
