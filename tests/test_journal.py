@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 import bridge.journal as journal_module
 from bridge.journal import ACKNOWLEDGED, ANSWERED, RECEIVED, RUNNING, Journal
 from bridge.modem import Exchange
+from bridge.mqtt.router import Deliveries
 from bridge.services.base import Request, action, command_name, load_actions
 from bridge.services.ftp_models import FtpGetRequest
 from bridge.services.http_models import HttpRequestRequest
@@ -248,3 +250,30 @@ def test_the_bridge_starts_and_serves_with_a_corrupt_journal(  # type: ignore[no
     rows = db.execute("SELECT topic, state FROM requests").fetchall()
     db.close()
     assert rows == [("sim5360/modem/request/modem/status", ACKNOWLEDGED)]
+
+
+def test_a_puback_waits_for_no_journal_write_on_pahos_thread(tmp_path: Path) -> None:
+    """paho's network thread reports PUBACKs while holding its out-message lock: the
+    journal (busy here: another writer holds the database) is written later, by the
+    router's thread, so every publisher keeps going."""
+    journal = Journal.open(tmp_path)
+    entry = admit(journal)
+    assert entry
+    journal.answered(entry, "sim5360/modem/response/smtp/send", b'{"status": "ok"}')
+    woken = threading.Event()
+    deliveries = Deliveries(journal, wake=woken.set)
+    deliveries.sent(7, entry)
+    other = sqlite3.connect(tmp_path / "journal.db", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # an fsync or a bulk prune of our own, seen from outside
+    try:
+        started = time.monotonic()
+        deliveries.acknowledged(7)
+        assert time.monotonic() - started < 0.5
+        assert woken.is_set()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert journal.pending_responses() == 1  # not yet written
+    deliveries.apply()
+    assert journal.pending_responses() == 0 and journal.unsent() == []
+    journal.close()

@@ -79,7 +79,7 @@ class Router:
         self._secrets = secrets
         self._other = other
         self.journal = journal
-        self.deliveries = Deliveries(journal)
+        self.deliveries = Deliveries(journal, wake=self._wake)
         self._answered = answered
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="mqtt-router", daemon=True)
@@ -92,8 +92,11 @@ class Router:
         self._closed.set()
 
     def join(self, timeout: float) -> None:
-        self.link.inbox.put(Inbound("", b"", None, None))  # wakes the loop
+        self._wake()
         self._thread.join(timeout)
+
+    def _wake(self) -> None:
+        self.link.inbox.put(Inbound("", b"", None, None))
 
     def _loop(self) -> None:
         while True:
@@ -101,6 +104,8 @@ class Router:
                 message = self.link.inbox.get(timeout=1.0)
             except queue.Empty:
                 continue
+            finally:
+                self.deliveries.apply()
             if not message.topic:
                 if self._closed.is_set():
                     return
@@ -259,15 +264,19 @@ class Deliveries:
     """Which published response (by paho's message id) belongs to which journal entry,
     so that the broker's PUBACK marks it delivered. paho may report the PUBACK before
     `publish()` has returned the id to us, so early ones are remembered a while (the
-    ids of other publishes too, hence the bound)."""
+    ids of other publishes too, hence the bound). PUBACKs arrive on paho's network
+    thread, which holds paho's locks: they are only queued there, and `apply` (the
+    router's thread) writes them to the journal, whose lock an fsync may hold."""
 
     EARLY_KEPT = 4096
 
-    def __init__(self, journal: Journal) -> None:
+    def __init__(self, journal: Journal, wake: Callable[[], None] = lambda: None) -> None:
         self._journal = journal
+        self._wake = wake
         self._lock = threading.Lock()  # never held while calling paho
         self._entries: dict[int, int] = {}
         self._early: dict[int, None] = {}
+        self._acked: queue.SimpleQueue[int] = queue.SimpleQueue()
 
     def sent(self, mid: int, entry: int) -> None:
         with self._lock:
@@ -280,7 +289,20 @@ class Deliveries:
             self._journal.delivered(entry)
 
     def acknowledged(self, mid: int) -> None:
-        """paho's network thread: the broker has the message `mid`."""
+        """paho's network thread: the broker has the message `mid`. Only queued."""
+        self._acked.put(mid)
+        self._wake()
+
+    def apply(self) -> None:
+        """Mark the responses acknowledged so far delivered (not on paho's thread)."""
+        while True:
+            try:
+                mid = self._acked.get_nowait()
+            except queue.Empty:
+                return
+            self._delivered(mid)
+
+    def _delivered(self, mid: int) -> None:
         with self._lock:
             entry = self._entries.pop(mid, None)
             if entry is None:
