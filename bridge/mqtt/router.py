@@ -82,6 +82,7 @@ class Router:
         self.deliveries = Deliveries(journal, wake=self._wake)
         self._answered = answered
         self._closed = threading.Event()
+        self._ending = threading.Event()  # join(): the loop ends (a wake alone does not)
         self._thread = threading.Thread(target=self._loop, name="mqtt-router", daemon=True)
 
     def start(self) -> None:
@@ -92,6 +93,7 @@ class Router:
         self._closed.set()
 
     def join(self, timeout: float) -> None:
+        self._ending.set()
         self._wake()
         self._thread.join(timeout)
 
@@ -107,7 +109,7 @@ class Router:
             finally:
                 self.deliveries.apply()
             if not message.topic:
-                if self._closed.is_set():
+                if self._ending.is_set():
                     return
                 continue
             try:
