@@ -27,6 +27,7 @@ from bridge.services.base import Action, Request
 from bridge.services.errors import (
     CANCELLED,
     INTERRUPTED,
+    INVALID_REQUEST,
     MODEM_OFFLINE,
     QUEUE_FULL,
     UNKNOWN_ACTION,
@@ -37,6 +38,7 @@ from bridge.worker import Job, ModemWorker, Outcome
 log = logging.getLogger("bridge.mqtt")
 
 JOBS = "jobs"
+RETAINED_REFUSED = "retained requests are not run: publish without retain (and clear it)"
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class Router:
         self.journal = journal
         self.deliveries = Deliveries(journal, wake=self._wake)
         self._answered = answered
+        self._retained_seen: set[str] = set()
         self._closed = threading.Event()
         self._ending = threading.Event()  # join(): the loop ends (a wake alone does not)
         self._thread = threading.Thread(target=self._loop, name="mqtt-router", daemon=True)
@@ -122,6 +125,9 @@ class Router:
                 self.journal.prune()
 
     def handle(self, message: Inbound) -> None:
+        if message.retain and self.topics.is_command(message.topic):
+            self._retained(message)
+            return
         if self.topics.parse_request(message.topic) is None:
             if self._other is not None:
                 self._other(message)
@@ -158,6 +164,9 @@ class Router:
         if error is not None or body is None:
             self.answer(target, error or ServiceError("invalid_json", "empty"), None)
             return
+        if message.retain:
+            self.answer(target, ServiceError(INVALID_REQUEST, RETAINED_REFUSED), None)
+            return
         if self._closed.is_set():
             self.answer(target, ServiceError(CANCELLED, "the bridge is shutting down"), None)
             return
@@ -174,6 +183,18 @@ class Router:
             self.answer(target, interrupted(crashed.may_have_happened(action.commits_on)), None)
             return
         self._submit(target, owner, action, request)
+
+    def _retained(self, message: Inbound) -> None:
+        """A retained command is sent again on every (re)subscribe: never run it. A
+        request is answered `invalid_request` (not journaled); a notify or a button
+        press is dropped. Logged once per topic."""
+        if message.topic not in self._retained_seen:
+            self._retained_seen.add(message.topic)
+            log.warning(
+                "retained message on %s not run: publish commands without retain", message.topic
+            )
+        if self.topics.parse_request(message.topic) is not None:
+            self.serve(message, 0)
 
     def _submit(self, target: ReplyTarget, owner: str, action: Action, request: Request) -> None:
         """Queue the job on a modem's worker; it answers `target` when it ends."""
