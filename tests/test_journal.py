@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import stat
 import threading
 import time
 from pathlib import Path
@@ -277,3 +278,40 @@ def test_a_puback_waits_for_no_journal_write_on_pahos_thread(tmp_path: Path) -> 
     deliveries.apply()
     assert journal.pending_responses() == 0 and journal.unsent() == []
     journal.close()
+
+
+def test_at_most_three_corrupt_copies_are_kept(tmp_path: Path) -> None:
+    for n in range(5):  # earlier damage, moved aside on earlier starts
+        (tmp_path / f"journal.db.corrupt-2026010{n}T000000").write_bytes(b"old")
+        (tmp_path / f"journal.db.corrupt-2026010{n}T000000-wal").write_bytes(b"old")
+    (tmp_path / "journal.db").write_bytes(b"SQLite format 3\x00" + b"\xff" * 4096)
+    journal = Journal.open(tmp_path)
+    assert journal.path == tmp_path / "journal.db"
+    kept = sorted(p.name for p in tmp_path.glob("journal.db.corrupt-*"))
+    newest = [n for n in kept if not n.startswith("journal.db.corrupt-2026010")]
+    assert len(newest) == 1  # the copy made just now
+    assert kept == [
+        "journal.db.corrupt-20260103T000000",
+        "journal.db.corrupt-20260103T000000-wal",
+        "journal.db.corrupt-20260104T000000",
+        "journal.db.corrupt-20260104T000000-wal",
+        newest[0],
+    ]
+    journal.close()
+
+
+def test_the_journal_is_readable_by_the_bridges_user_only(tmp_path: Path) -> None:
+    """It keeps requests whole (a re-run after a crash needs them), passwords included."""
+    state = tmp_path / "state"
+    journal = Journal.open(state)
+    admit(journal, b'{"password": "hunter2"}')
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    for name in ("journal.db", "journal.db-wal", "journal.db-shm"):
+        assert stat.S_IMODE((state / name).stat().st_mode) == 0o600, name
+    journal.close()
+    # an existing journal and folder made with a looser umask are tightened
+    state.chmod(0o755)
+    (state / "journal.db").chmod(0o644)
+    Journal.open(state).close()
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert stat.S_IMODE((state / "journal.db").stat().st_mode) == 0o600

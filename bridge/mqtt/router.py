@@ -8,6 +8,7 @@ crash loses neither; a redelivery the journal recognises is acknowledged, not ru
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import queue
@@ -19,7 +20,7 @@ from typing import Any
 from bridge.journal import Entry, Journal
 from bridge.log import redact
 from bridge.modem import Exchange
-from bridge.mqtt.envelope import Transaction, parse_body, response, validate
+from bridge.mqtt.envelope import Transaction, oversize_stub, parse_body, response, validate
 from bridge.mqtt.link import Inbound, MqttLink
 from bridge.mqtt.progress import ProgressReporter
 from bridge.mqtt.topics import Topics
@@ -132,6 +133,8 @@ class Router:
             if self._other is not None:
                 self._other(message)
             return
+        if len(message.payload) > self.request_limit:  # answered too_large, kept as a stub
+            message = dataclasses.replace(message, payload=oversize_stub(message.payload))
         entry = self.journal.admit(
             message.topic,
             message.payload,
