@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from bridge.at import Urc
 from bridge.config import ModemSettings, Settings
 from bridge.files import FilesArea
+from bridge.liveness import Liveness
 from bridge.modem import Exchange, ModemError, Reply
 from bridge.modem.engine import UrcWaiter as UrcWaiter  # re-exported: services type with it
 from bridge.modem.errors import TIMEOUT as MODEM_TIMEOUT
@@ -88,6 +89,8 @@ class ServiceContext:
     online_wait: float | None = None  # None: what is left of request_timeout
     # told of every command before it goes out (the request journal notes side effects)
     on_send: Callable[[Exchange], None] | None = None
+    # its signs of life and the wait it is in, for the watchdog (bridge.liveness)
+    liveness: Liveness = dataclasses.field(default_factory=Liveness)
 
     @property
     def modem_id(self) -> str:
@@ -118,10 +121,13 @@ class ServiceContext:
         wait = self.time_left() if self.online_wait is None else self.online_wait
         if self.on_send is not None:
             self.on_send(exchange)
+        self.liveness.waiting(wait + exchange.timeout)
         try:
             return self.modem.run(exchange, wait_online=wait)
         except ModemError as exc:
             raise from_modem(exc) from exc
+        finally:
+            self.liveness.beat()
 
     def check(self, exchange: Exchange) -> Reply:
         """Like `run`, but anything but OK is `modem_error` with what the module said."""
@@ -140,12 +146,15 @@ class ServiceContext:
         none came; ServiceError(cancelled) within WAKE_EVERY of a cancellation, and the
         modem's error when the conversation ended (unplug, reboot, shutdown)."""
         deadline = time.monotonic() + timeout
+        self.liveness.waiting(timeout)
         while True:
             if self.cancelled.is_set():
                 raise ServiceError(CANCELLED, "the request was cancelled")
             left = deadline - time.monotonic()
             try:
-                return waiter.wait(max(0.0, min(WAKE_EVERY, left)))
+                urc = waiter.wait(max(0.0, min(WAKE_EVERY, left)))
+                self.liveness.beat()
+                return urc
             except ModemError as exc:
                 if exc.code != MODEM_TIMEOUT:
                     raise from_modem(exc) from exc
@@ -179,14 +188,21 @@ class ServiceContext:
 
     def wait_quiet(self, quiet: float, bound: float) -> bool:
         """True once the module has been silent for `quiet` s (False after `bound`)."""
-        return self.modem.wait_quiet(quiet, bound)
+        self.liveness.waiting(bound)
+        try:
+            return self.modem.wait_quiet(quiet, bound)
+        finally:
+            self.liveness.beat()
 
     def restart(self, timeout: float) -> None:
         """Reset the module and wait until it is online again."""
+        self.liveness.waiting(timeout)
         try:
             self.modem.restart(timeout)
         except ModemError as exc:
             raise from_modem(exc) from exc
+        finally:
+            self.liveness.beat()
 
 
 RequestT = TypeVar("RequestT", bound=Request)
