@@ -32,6 +32,7 @@ from bridge.modem.initialise import Identity
 from bridge.modem.modem import StateChange
 from bridge.services.errors import (
     CANCELLED,
+    MODEM_ERROR,
     TIMEOUT,
     ServiceError,
     from_modem,
@@ -41,6 +42,7 @@ from bridge.services.errors import (
 log = logging.getLogger("bridge.services")
 
 WAKE_EVERY = 0.05  # a URC wait looks at cancellation this often (well within 0.1 s)
+SMS_SETUP_BOUND = 4 * 5.0  # the SMS settings: four commands of the default timeout
 
 
 class Request(BaseModel):
@@ -71,6 +73,8 @@ class ModemPort(Protocol):
     def restart(self, timeout: float) -> None: ...
 
     def wait_quiet(self, quiet: float, bound: float) -> bool: ...
+
+    def ensure_sms(self) -> str | None: ...
 
 
 @dataclass
@@ -193,6 +197,23 @@ class ServiceContext:
             return self.modem.wait_quiet(quiet, bound)
         finally:
             self.liveness.beat()
+
+    def require_sms(self) -> None:
+        """SMS must be set up on the module (tried once more now): else `modem_error`
+        with the reason, e.g. the SIM still busy (`+CMS ERROR: 314`) or PIN-locked."""
+        if self.cancelled.is_set():
+            raise ServiceError(CANCELLED, "the request was cancelled")
+        self.liveness.waiting(SMS_SETUP_BOUND)
+        try:
+            reason = self.modem.ensure_sms()
+        except ModemError as exc:
+            raise from_modem(exc) from exc
+        finally:
+            self.liveness.beat()
+        if reason is not None:
+            raise ServiceError(
+                MODEM_ERROR, f"SMS is not available on the module: {reason}", {"reason": reason}
+            )
 
     def restart(self, timeout: float) -> None:
         """Reset the module and wait until it is online again."""
