@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 from bridge.liveness import Liveness
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.mqtt.test_progress import Clock  # a settable fake clock
 
 
 def test_silence_within_a_declared_wait_is_not_stuck_past_it_is() -> None:
