@@ -13,6 +13,7 @@ broken database is moved aside and replaced, a failing write is logged.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -28,6 +29,7 @@ FILE_NAME = "journal.db"
 KEEP_SECONDS = 24 * 3600  # finished entries are kept a day (the broker session's life)
 KEEP_BYTES = 64 * 1024 * 1024  # ... and at most this much payload, the oldest go first
 PRUNE_EVERY = 500  # requests between two prunes
+CORRUPT_KEPT = 3  # copies of damaged journals kept for a post-mortem, the newest
 
 RECEIVED = "received"
 RUNNING = "running"
@@ -91,16 +93,11 @@ class Journal:
         started; when even that fails, a journal in memory (logged) keeps the bridge up."""
         path = state_dir / FILE_NAME
         try:
-            state_dir.mkdir(parents=True, exist_ok=True)
+            _private_dir(state_dir)
             try:
                 return cls(_connect(path), path)
             except sqlite3.DatabaseError as exc:
-                aside = path.with_name(f"{FILE_NAME}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
-                log.error("request journal %s is unreadable (%s): moved to %s", path, exc, aside)
-                for suffix in ("", "-wal", "-shm"):
-                    moved = Path(f"{path}{suffix}")
-                    if moved.exists():
-                        moved.replace(Path(f"{aside}{suffix}"))
+                _move_aside(path, exc)
                 return cls(_connect(path), path)
         except (OSError, sqlite3.Error) as exc:
             log.error("request journal unavailable in %s (%s): kept in memory only", path, exc)
@@ -286,8 +283,35 @@ class Journal:
         self._broken = True
 
 
+def _private_dir(state_dir: Path) -> None:
+    """`state_dir` readable by the bridge's user only: the journal holds requests whole,
+    passwords included (a re-run after a crash needs them)."""
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if state_dir.stat().st_mode & 0o077:
+        log.info("state_dir %s: access for group and others removed", state_dir)
+        state_dir.chmod(0o700)
+
+
+def _move_aside(path: Path, exc: sqlite3.DatabaseError) -> None:
+    """A damaged journal (and its -wal, -shm) out of the way; the newest few are kept."""
+    aside = path.with_name(f"{FILE_NAME}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+    log.error("request journal %s is unreadable (%s): moved to %s", path, exc, aside)
+    for suffix in ("", "-wal", "-shm"):
+        moved = Path(f"{path}{suffix}")
+        if moved.exists():
+            moved.replace(Path(f"{aside}{suffix}"))
+    copies = sorted(path.parent.glob(f"{FILE_NAME}.corrupt-*[0-9]"), reverse=True)
+    for old in copies[CORRUPT_KEPT:]:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{old}{suffix}").unlink(missing_ok=True)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
-    """Open, check and set up; raises sqlite3.DatabaseError for a damaged file."""
+    """Open, check and set up; raises sqlite3.DatabaseError for a damaged file. The file
+    is the user's alone (its -wal and -shm get the same mode from SQLite)."""
+    if path.name != ":memory:":
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        path.chmod(0o600)
     db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
     try:
         db.execute("PRAGMA journal_mode=WAL")

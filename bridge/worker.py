@@ -9,6 +9,7 @@ engine still sends one command at a time.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -19,6 +20,7 @@ from typing import Any
 
 from bridge.config import ModemSettings, Settings
 from bridge.files import FilesArea
+from bridge.liveness import Liveness
 from bridge.modem import Exchange, Modem, ModemError
 from bridge.services.base import Action, ProgressFn, Request, ServiceContext
 from bridge.services.errors import CANCELLED, MODEM_ERROR, ServiceError, from_modem
@@ -26,7 +28,6 @@ from bridge.services.errors import CANCELLED, MODEM_ERROR, ServiceError, from_mo
 log = logging.getLogger("bridge.worker")
 
 Outcome = dict[str, Any] | ServiceError
-OVERDUE_GRACE_MAX = 30.0  # seconds past request_timeout before a job counts as stuck
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Job:
     on_send: Callable[[Exchange], None] | None = None
     # a pool job still waiting may be passed on to another bridge: True when it was
     forward: Callable[[], bool] | None = None
+    liveness: Liveness = field(default_factory=Liveness)  # the watchdog's view of it
 
     def finish(self, outcome: Outcome) -> None:
         try:
@@ -128,6 +130,7 @@ class _Lane:
                 return
             self.current, self.since = job, time.monotonic()
             self._changed()
+            job.liveness.beat()  # its time in the queue was not its silence
             try:
                 job.on_start()
                 job.finish(self._run(job))
@@ -184,14 +187,15 @@ class ModemWorker:
         return sum(lane.depth for lane in self._lanes.values())
 
     def wedged(self, now: float) -> str | None:
-        """Why this worker makes no progress, or None: a job running past its deadline
-        (request_timeout, plus as much again up to 30 s of grace) or a lane that died."""
-        limit = self.modem_settings.request_timeout
-        limit += min(limit, OVERDUE_GRACE_MAX)
+        """Why this worker makes no progress, or None: a job silent past the wait it is
+        in (bridge.liveness; request_timeout when in none) plus grace, or a lane that
+        died. A long job that keeps moving is not stuck."""
+        floor = self.modem_settings.request_timeout
         for lane in self._lanes.values():
-            since, job = lane.since, lane.current
-            if since is not None and job is not None and now - since > limit:
-                return f"{job.label or job.action.key} running for {now - since:.0f} s"
+            job = lane.current
+            silent = job.liveness.stuck_for(now, floor) if job is not None else None
+            if job is not None and silent is not None:
+                return f"{job.label or job.action.key} silent for {silent:.0f} s"
             if not lane.alive and not self._closed:
                 return "a worker thread ended"
         return None
@@ -232,10 +236,11 @@ class ModemWorker:
             settings=self.settings,
             modem_settings=self.modem_settings,
             files=self.files,
-            progress=job.progress,
+            progress=functools.partial(_progressing, job),
             cancelled=job.cancelled,
             started=time.monotonic(),
             on_send=job.on_send,
+            liveness=job.liveness,
         )
         try:
             return job.action.run(ctx, job.request)
@@ -246,6 +251,12 @@ class ModemWorker:
         except Exception as exc:  # a bug must answer the request, not kill the worker
             log.exception("%s failed", job.action.key)
             return ServiceError(MODEM_ERROR, f"internal error: {type(exc).__name__}")
+
+
+def _progressing(job: Job, stage: str, done: int | None, total: int | None) -> None:
+    """A progress report is a sign of life (and goes on to the job's reporter)."""
+    job.liveness.alive()
+    job.progress(stage, done, total)
 
 
 class Wakeable:

@@ -3,8 +3,11 @@ what every action declares about its side effects."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
+import stat
+import threading
 import time
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import pytest
 import bridge.journal as journal_module
 from bridge.journal import ACKNOWLEDGED, ANSWERED, RECEIVED, RUNNING, Journal
 from bridge.modem import Exchange
+from bridge.mqtt.router import Deliveries
 from bridge.services.base import Request, action, command_name, load_actions
 from bridge.services.ftp_models import FtpGetRequest
 from bridge.services.http_models import HttpRequestRequest
@@ -248,3 +252,67 @@ def test_the_bridge_starts_and_serves_with_a_corrupt_journal(  # type: ignore[no
     rows = db.execute("SELECT topic, state FROM requests").fetchall()
     db.close()
     assert rows == [("sim5360/modem/request/modem/status", ACKNOWLEDGED)]
+
+
+def test_a_puback_waits_for_no_journal_write_on_pahos_thread(tmp_path: Path) -> None:
+    """paho's network thread reports PUBACKs while holding its out-message lock: the
+    journal (busy here: another writer holds the database) is written later, by the
+    router's thread, so every publisher keeps going."""
+    journal = Journal.open(tmp_path)
+    entry = admit(journal)
+    assert entry
+    journal.answered(entry, "sim5360/modem/response/smtp/send", b'{"status": "ok"}')
+    woken = threading.Event()
+    deliveries = Deliveries(wake=woken.set)
+    deliveries.sent(7, functools.partial(journal.delivered, entry))
+    other = sqlite3.connect(tmp_path / "journal.db", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # an fsync or a bulk prune of our own, seen from outside
+    try:
+        started = time.monotonic()
+        deliveries.acknowledged(7)
+        assert time.monotonic() - started < 0.5
+        assert woken.is_set()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert journal.pending_responses() == 1  # not yet written
+    deliveries.apply()
+    assert journal.pending_responses() == 0 and journal.unsent() == []
+    journal.close()
+
+
+def test_at_most_three_corrupt_copies_are_kept(tmp_path: Path) -> None:
+    for n in range(5):  # earlier damage, moved aside on earlier starts
+        (tmp_path / f"journal.db.corrupt-2026010{n}T000000").write_bytes(b"old")
+        (tmp_path / f"journal.db.corrupt-2026010{n}T000000-wal").write_bytes(b"old")
+    (tmp_path / "journal.db").write_bytes(b"SQLite format 3\x00" + b"\xff" * 4096)
+    journal = Journal.open(tmp_path)
+    assert journal.path == tmp_path / "journal.db"
+    kept = sorted(p.name for p in tmp_path.glob("journal.db.corrupt-*"))
+    newest = [n for n in kept if not n.startswith("journal.db.corrupt-2026010")]
+    assert len(newest) == 1  # the copy made just now
+    assert kept == [
+        "journal.db.corrupt-20260103T000000",
+        "journal.db.corrupt-20260103T000000-wal",
+        "journal.db.corrupt-20260104T000000",
+        "journal.db.corrupt-20260104T000000-wal",
+        newest[0],
+    ]
+    journal.close()
+
+
+def test_the_journal_is_readable_by_the_bridges_user_only(tmp_path: Path) -> None:
+    """It keeps requests whole (a re-run after a crash needs them), passwords included."""
+    state = tmp_path / "state"
+    journal = Journal.open(state)
+    admit(journal, b'{"password": "hunter2"}')
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    for name in ("journal.db", "journal.db-wal", "journal.db-shm"):
+        assert stat.S_IMODE((state / name).stat().st_mode) == 0o600, name
+    journal.close()
+    # an existing journal and folder made with a looser umask are tightened
+    state.chmod(0o755)
+    (state / "journal.db").chmod(0o644)
+    Journal.open(state).close()
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert stat.S_IMODE((state / "journal.db").stat().st_mode) == 0o600

@@ -1,6 +1,6 @@
 """What the module needs after every open and every reboot (ERRATA "Boot, reset"):
-answering AT, echo off, verbose errors, URC port, SMS and call indications, APN, clock,
-identity."""
+answering AT, echo off, verbose errors, URC port, APN, clock, identity; and, best
+effort, SMS and call indications (the SIM may not be ready for them yet)."""
 
 from __future__ import annotations
 
@@ -57,8 +57,6 @@ def setup_script(*, apn: str = "", catr: int | None = None) -> list[Step]:
         # registration changes as `+CREG: <stat>` URCs: the network_lost/network_back events
         Exchange(at.write("+CREG", at.integer(1, field="creg", low=0, high=2))),
     ]
-    # PDU mode, one storage, +CMTI/+CDSI indications, +CLIP after RING (bridge/at/cellular)
-    steps += [Exchange(command, info=("+CPMS",)) for command in cellular.setup_commands()]
     if catr is not None:
         steps.append(Exchange(at.write("+CATR", at.integer(catr, field="catr", low=0, high=6))))
     if apn:
@@ -66,6 +64,24 @@ def setup_script(*, apn: str = "", catr: int | None = None) -> list[Step]:
         pdp = at.write("+CGSOCKCONT", cid, at.string("IP", field="pdp_type"), _apn(apn))
         steps += [Exchange(pdp), Exchange(at.write("+CSOCKSETPN", cid))]
     return [Step(exchange) for exchange in steps]
+
+
+# PDU mode, one storage, +CMTI/+CDSI indications, +CLIP after RING (bridge/at/cellular)
+SMS_SCRIPT = [Step(Exchange(command, info=("+CPMS",))) for command in cellular.setup_commands()]
+
+
+def setup_sms(run: Run) -> str | None:
+    """The SMS and call settings, best effort: None when the module took them all, else
+    what it said. A module refuses them until its SIM is ready (`+CMS ERROR: 314`, SIM
+    busy, until `SMS DONE`; a PIN-locked SIM for good), and that must not keep the
+    module's other services offline. Timeouts and a lost port still raise ModemError."""
+    try:
+        run_script(run, SMS_SCRIPT, _refused)
+    except ModemError as exc:
+        if exc.code != MODEM_ERROR:
+            raise
+        return exc.message
+    return None
 
 
 IDENTITY_SCRIPT = [Step(Exchange(at.execute(name), info=None)) for name in IDENTITY_COMMANDS]

@@ -27,10 +27,12 @@ from bridge.modem.engine import Engine, UrcListener, UrcWaiter
 from bridge.modem.errors import OFFLINE, TIMEOUT, ModemError
 from bridge.modem.events import EventType
 from bridge.modem.exchange import Exchange, Reply
-from bridge.modem.initialise import Identity, initialise
+from bridge.modem.initialise import Identity, initialise, setup_sms
 from bridge.modem.transport import SerialTransport, TransportError
 
 log = logging.getLogger("bridge.modem")
+
+NOT_SET_UP = "SMS is not set up yet"
 
 
 class ModemState(Enum):
@@ -82,6 +84,11 @@ class Modem:
         self._need_init = True
         self._failing_since: float | None = time.monotonic()
         self._thread: threading.Thread | None = None
+        # why SMS and calls cannot be used (None: set up); retried on `SMS DONE`, at
+        # health checks and by the sms actions themselves
+        self.sms_unready: str | None = NOT_SET_UP
+        self._sms_lock = threading.Lock()
+        self.engine.add_urc_listener(self._sms_done, "SMS DONE")
 
     # -- life ---------------------------------------------------------------------
 
@@ -175,6 +182,28 @@ class Modem:
         """True once the module has said nothing for `quiet` s: a transfer has ended."""
         return self.engine.wait_quiet(quiet, bound)
 
+    def ensure_sms(self) -> str | None:
+        """Set SMS and calls up unless done (initialise.setup_sms): None when ready, else
+        why not. On any thread; one command at a time as always."""
+        with self._sms_lock:
+            if self.sms_unready is None:
+                return None
+            before, self.sms_unready = self.sms_unready, setup_sms(self.engine.run)
+            if self.sms_unready is None:
+                log.info("modem %s: SMS ready", self.id)
+            elif self.sms_unready != before:
+                log.warning(
+                    "modem %s: SMS not available (%s); retried on SMS DONE and health checks",
+                    self.id,
+                    self.sms_unready,
+                )
+            return self.sms_unready
+
+    def _sms_done(self, urc: Urc) -> None:
+        """The reader thread: the SIM is ready for SMS now; the supervisor sets it up."""
+        if self.sms_unready is not None:
+            self._wake.set()
+
     def restart(self, timeout: float) -> None:
         """Reset the module (AT+CRESET) and wait until it is online again."""
         self.engine.expecting_reboot = True
@@ -260,6 +289,8 @@ class Modem:
                 apn=self.options.apn,
                 catr=self.options.catr,
             )
+            self.sms_unready = NOT_SET_UP  # a reboot forgot the settings
+            self.ensure_sms()
         except ModemError:
             self._need_init = True
             raise
@@ -276,6 +307,7 @@ class Modem:
         if not self.engine.probe(2.0):
             self._need_init = True
             raise ModemError(TIMEOUT, "the module stopped answering")
+        self.ensure_sms()
 
     def _escalate(self, failures: int) -> None:
         """In rounds of three failures: first reopen the port, then reset the module,

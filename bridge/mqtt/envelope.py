@@ -30,17 +30,34 @@ class Parsed:
     transaction: Transaction
 
 
+OVERSIZE_STUB = b"\x00oversize:"  # no JSON starts so: what a journal keeps of one
+
+
+def oversize_stub(payload: bytes) -> bytes:
+    """What the journal keeps of a request over the size limit: its size, not its bytes
+    (a 200 MB publish is not written to disk to be refused)."""
+    return OVERSIZE_STUB + str(len(payload)).encode()
+
+
+def _size(payload: bytes) -> int:
+    """The request's size: its length, or the one its oversize stub records."""
+    if payload.startswith(OVERSIZE_STUB) and payload[len(OVERSIZE_STUB) :].isdigit():
+        return int(payload[len(OVERSIZE_STUB) :])
+    return len(payload)
+
+
 def parse_body(
     payload: bytes, limit: int
 ) -> tuple[Parsed | None, Transaction, ServiceError | None]:
     """The JSON object of a request and its transaction, or the error to answer."""
-    if len(payload) > limit:
+    size = _size(payload)
+    if size > limit or payload.startswith(OVERSIZE_STUB):
         return (
             None,
             None,
             ServiceError(
                 TOO_LARGE,
-                f"request of {len(payload)} bytes is over the limit of {limit}",
+                f"request of {size} bytes is over the limit of {limit}",
                 {"limit": limit},
             ),
         )

@@ -21,6 +21,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from bridge.config import MqttSettings
 from bridge.mqtt.credentials import apply_credentials
@@ -42,6 +43,7 @@ class Inbound:
     mid: int = 0  # the broker's packet id; 0 for a message the bridge made itself
     qos: int = 0
     dup: bool = False  # the broker says it sent this before
+    retain: bool = False  # a retained message (sent on subscribing), not a live publish
 
 
 def _guarded(fn: Callable[..., None]) -> Callable[..., None]:
@@ -155,7 +157,13 @@ class MqttLink:
             log.warning("broker refused the connection: %s", reason)
             return
         subs = self._subscriptions()
-        if subs:
+        if subs and self.v5:
+            # retained messages are never sent on subscribing: the bridge's topics are
+            # commands, and a retained command would run again on every reconnect
+            client.subscribe(
+                [(topic, SubscribeOptions(qos, retainHandling=2)) for topic, qos in subs]
+            )
+        elif subs:
             client.subscribe(subs)
         self.connected.set()
         log.info("connected to the broker at %s:%s", self.settings.host, self.settings.port)
@@ -181,6 +189,7 @@ class MqttLink:
                 mid=message.mid,
                 qos=message.qos,
                 dup=bool(message.dup),
+                retain=bool(message.retain),
             )
         )
 

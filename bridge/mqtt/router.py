@@ -12,6 +12,7 @@ crash loses neither; a redelivery the journal recognises is acknowledged, not ru
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -24,7 +25,14 @@ from typing import Any
 from bridge.journal import Entry, Journal
 from bridge.log import redact
 from bridge.modem import Exchange
-from bridge.mqtt.envelope import Parsed, Transaction, parse_body, response, validate
+from bridge.mqtt.envelope import (
+    Parsed,
+    Transaction,
+    oversize_stub,
+    parse_body,
+    response,
+    validate,
+)
 from bridge.mqtt.link import Inbound, MqttLink
 from bridge.mqtt.pool import MAX_HOPS, PoolView, free_first
 from bridge.mqtt.progress import ProgressReporter
@@ -33,6 +41,7 @@ from bridge.services.base import Action, Request
 from bridge.services.errors import (
     CANCELLED,
     INTERRUPTED,
+    INVALID_REQUEST,
     MODEM_OFFLINE,
     QUEUE_FULL,
     UNKNOWN_ACTION,
@@ -43,6 +52,7 @@ from bridge.worker import Job, ModemWorker, Outcome
 log = logging.getLogger("bridge.mqtt")
 
 JOBS = "jobs"
+RETAINED_REFUSED = "retained requests are not run: publish without retain (and clear it)"
 
 
 @dataclass(frozen=True)
@@ -103,9 +113,11 @@ class Router:
         self.name = name
         self.pool = pool
         self.journal = journal
-        self.deliveries = Deliveries()
+        self.deliveries = Deliveries(wake=self._wake)
         self._answered = answered
+        self._retained_seen: set[str] = set()
         self._closed = threading.Event()
+        self._ending = threading.Event()  # join(): the loop ends (a wake alone does not)
         self._thread = threading.Thread(target=self._loop, name="mqtt-router", daemon=True)
 
     def start(self) -> None:
@@ -116,8 +128,12 @@ class Router:
         self._closed.set()
 
     def join(self, timeout: float) -> None:
-        self.link.inbox.put(Inbound("", b"", None, None))  # wakes the loop
+        self._ending.set()
+        self._wake()
         self._thread.join(timeout)
+
+    def _wake(self) -> None:
+        self.link.inbox.put(Inbound("", b"", None, None))
 
     def _loop(self) -> None:
         while True:
@@ -125,8 +141,10 @@ class Router:
                 message = self.link.inbox.get(timeout=1.0)
             except queue.Empty:
                 continue
+            finally:
+                self.deliveries.apply()
             if not message.topic:
-                if self._closed.is_set():
+                if self._ending.is_set():
                     return
                 continue
             ack_now = True
@@ -142,11 +160,16 @@ class Router:
 
     def handle(self, message: Inbound) -> bool:
         """Take one message; False when its PUBACK waits (a forwarded pool job)."""
+        if message.retain and self.topics.is_command(message.topic):
+            self._retained(message)
+            return True
         if self._parse(message.topic) is None:
             if self._other is not None:
                 self._other(message)
             self.rebalance()  # the message may be a capacity that shows a free modem
             return True
+        if len(message.payload) > self.request_limit:  # answered too_large, kept as a stub
+            message = dataclasses.replace(message, payload=oversize_stub(message.payload))
         entry = self.journal.admit(
             message.topic,
             message.payload,
@@ -190,6 +213,9 @@ class Router:
         if error is not None or body is None:
             self.answer(target, error or ServiceError("invalid_json", "empty"), None)
             return True
+        if message.retain:
+            self.answer(target, ServiceError(INVALID_REQUEST, RETAINED_REFUSED), None)
+            return True
         if self._closed.is_set():
             self.answer(target, ServiceError(CANCELLED, "the bridge is shutting down"), None)
             return True
@@ -211,6 +237,18 @@ class Router:
             return True
         job = PoolJob(message, key, pool_body, hops, entry, crashed is not None)
         return self._place(target, action, request, job)
+
+    def _retained(self, message: Inbound) -> None:
+        """A retained command is sent again on every (re)subscribe: never run it. A
+        request is answered `invalid_request` (not journaled); a notify or a button
+        press is dropped. Logged once per topic."""
+        if message.topic not in self._retained_seen:
+            self._retained_seen.add(message.topic)
+            log.warning(
+                "retained message on %s not run: publish commands without retain", message.topic
+            )
+        if self._parse(message.topic) is not None:
+            self.serve(message, 0)
 
     def _place(self, target: ReplyTarget, action: Action, request: Request, job: PoolJob) -> bool:
         """A pool job: run it now on an idle online modem; else forward it (the bridge
@@ -265,7 +303,7 @@ class Router:
         data = json.dumps({**job.body, "hops": job.hops + 1}).encode()
         message, entry = job.message, job.entry
 
-        def forwarded() -> None:  # paho's thread: the broker has the forward
+        def forwarded() -> None:  # the router's thread: the broker has the forward
             if entry:
                 self.journal.forwarded(entry, topic)
             if ack:
@@ -396,14 +434,18 @@ class Deliveries:
     """What to do once the broker has a publish (by paho's message id): mark a journaled
     response delivered, or acknowledge a forwarded pool job. paho may report the PUBACK
     before `publish()` has returned the id to us, so early ones are remembered a while
-    (the ids of other publishes too, hence the bound)."""
+    (the ids of other publishes too, hence the bound). PUBACKs arrive on paho's network
+    thread, which holds paho's locks: they are only queued there, and `apply` (the
+    router's thread) acts on them (a journal write, whose lock an fsync may hold)."""
 
     EARLY_KEPT = 4096
 
-    def __init__(self) -> None:
+    def __init__(self, wake: Callable[[], None] = lambda: None) -> None:
+        self._wake = wake
         self._lock = threading.Lock()  # never held while calling paho
         self._pending: dict[int, Callable[[], None]] = {}
         self._early: dict[int, None] = {}
+        self._acked: queue.SimpleQueue[int] = queue.SimpleQueue()
 
     def sent(self, mid: int, on_ack: Callable[[], None]) -> None:
         with self._lock:
@@ -416,7 +458,20 @@ class Deliveries:
             on_ack()
 
     def acknowledged(self, mid: int) -> None:
-        """paho's network thread: the broker has the message `mid`."""
+        """paho's network thread: the broker has the message `mid`. Only queued."""
+        self._acked.put(mid)
+        self._wake()
+
+    def apply(self) -> None:
+        """Act on the PUBACKs received so far (not on paho's thread)."""
+        while True:
+            try:
+                mid = self._acked.get_nowait()
+            except queue.Empty:
+                return
+            self._delivered(mid)
+
+    def _delivered(self, mid: int) -> None:
         with self._lock:
             on_ack = self._pending.pop(mid, None)
             if on_ack is None:

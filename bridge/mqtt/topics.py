@@ -115,6 +115,19 @@ class Topics:
         """Where Home Assistant announces `online` after its start."""
         return f"{prefix}/status"
 
+    def is_command(self, topic: str) -> bool:
+        """A topic whose messages make the bridge act: a request, a Home Assistant notify
+        message or a button press (a retained one must not run again on every connect)."""
+        prefix = self.base + "/"
+        if not topic.startswith(prefix):
+            return False
+        parts = topic[len(prefix) :].split("/")
+        return (
+            (len(parts) == 4 and parts[1] == "request")
+            or (len(parts) == 3 and parts[1] == "button")
+            or (len(parts) == 2 and parts[1] in ("notify", "notify_sms"))
+        )
+
     def parse_request(self, topic: str) -> tuple[str, str] | None:
         """`<base>/<owner>/request/<service>/<action>` -> (owner, "service/action")."""
         prefix = self.base + "/"

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from bridge.at import Urc
 from bridge.config import ModemSettings, Settings
 from bridge.files import FilesArea
+from bridge.liveness import Liveness
 from bridge.modem import Exchange, ModemError, Reply
 from bridge.modem.engine import UrcWaiter as UrcWaiter  # re-exported: services type with it
 from bridge.modem.errors import TIMEOUT as MODEM_TIMEOUT
@@ -31,6 +32,7 @@ from bridge.modem.initialise import Identity
 from bridge.modem.modem import StateChange
 from bridge.services.errors import (
     CANCELLED,
+    MODEM_ERROR,
     TIMEOUT,
     ServiceError,
     from_modem,
@@ -40,6 +42,7 @@ from bridge.services.errors import (
 log = logging.getLogger("bridge.services")
 
 WAKE_EVERY = 0.05  # a URC wait looks at cancellation this often (well within 0.1 s)
+SMS_SETUP_BOUND = 4 * 5.0  # the SMS settings: four commands of the default timeout
 
 
 class Request(BaseModel):
@@ -71,6 +74,8 @@ class ModemPort(Protocol):
 
     def wait_quiet(self, quiet: float, bound: float) -> bool: ...
 
+    def ensure_sms(self) -> str | None: ...
+
 
 @dataclass
 class ServiceContext:
@@ -88,6 +93,8 @@ class ServiceContext:
     online_wait: float | None = None  # None: what is left of request_timeout
     # told of every command before it goes out (the request journal notes side effects)
     on_send: Callable[[Exchange], None] | None = None
+    # its signs of life and the wait it is in, for the watchdog (bridge.liveness)
+    liveness: Liveness = dataclasses.field(default_factory=Liveness)
 
     @property
     def modem_id(self) -> str:
@@ -118,10 +125,13 @@ class ServiceContext:
         wait = self.time_left() if self.online_wait is None else self.online_wait
         if self.on_send is not None:
             self.on_send(exchange)
+        self.liveness.waiting(wait + exchange.timeout)
         try:
             return self.modem.run(exchange, wait_online=wait)
         except ModemError as exc:
             raise from_modem(exc) from exc
+        finally:
+            self.liveness.beat()
 
     def check(self, exchange: Exchange) -> Reply:
         """Like `run`, but anything but OK is `modem_error` with what the module said."""
@@ -140,12 +150,15 @@ class ServiceContext:
         none came; ServiceError(cancelled) within WAKE_EVERY of a cancellation, and the
         modem's error when the conversation ended (unplug, reboot, shutdown)."""
         deadline = time.monotonic() + timeout
+        self.liveness.waiting(timeout)
         while True:
             if self.cancelled.is_set():
                 raise ServiceError(CANCELLED, "the request was cancelled")
             left = deadline - time.monotonic()
             try:
-                return waiter.wait(max(0.0, min(WAKE_EVERY, left)))
+                urc = waiter.wait(max(0.0, min(WAKE_EVERY, left)))
+                self.liveness.beat()
+                return urc
             except ModemError as exc:
                 if exc.code != MODEM_TIMEOUT:
                     raise from_modem(exc) from exc
@@ -179,14 +192,38 @@ class ServiceContext:
 
     def wait_quiet(self, quiet: float, bound: float) -> bool:
         """True once the module has been silent for `quiet` s (False after `bound`)."""
-        return self.modem.wait_quiet(quiet, bound)
+        self.liveness.waiting(bound)
+        try:
+            return self.modem.wait_quiet(quiet, bound)
+        finally:
+            self.liveness.beat()
+
+    def require_sms(self) -> None:
+        """SMS must be set up on the module (tried once more now): else `modem_error`
+        with the reason, e.g. the SIM still busy (`+CMS ERROR: 314`) or PIN-locked."""
+        if self.cancelled.is_set():
+            raise ServiceError(CANCELLED, "the request was cancelled")
+        self.liveness.waiting(SMS_SETUP_BOUND)
+        try:
+            reason = self.modem.ensure_sms()
+        except ModemError as exc:
+            raise from_modem(exc) from exc
+        finally:
+            self.liveness.beat()
+        if reason is not None:
+            raise ServiceError(
+                MODEM_ERROR, f"SMS is not available on the module: {reason}", {"reason": reason}
+            )
 
     def restart(self, timeout: float) -> None:
         """Reset the module and wait until it is online again."""
+        self.liveness.waiting(timeout)
         try:
             self.modem.restart(timeout)
         except ModemError as exc:
             raise from_modem(exc) from exc
+        finally:
+            self.liveness.beat()
 
 
 RequestT = TypeVar("RequestT", bound=Request)

@@ -116,6 +116,7 @@ def _submit(ctx: ServiceContext, pdu: SubmitPdu) -> int:
 def sms_send(ctx: ServiceContext, request: SmsSendRequest) -> dict[str, Any]:
     """Side effects: sends messages (never run twice after a crash)."""
     plan = _plan(request.text)
+    ctx.require_sms()
     ledger = SentLedger(ctx.settings.files.state_dir, ctx.modem_id)
     sent: list[dict[str, Any]] = []
     for to in request.recipients:
@@ -146,6 +147,7 @@ def sms_send(ctx: ServiceContext, request: SmsSendRequest) -> dict[str, Any]:
 def sms_list(ctx: ServiceContext, request: SmsListRequest) -> dict[str, Any]:
     """No side effects: reads the storage (concatenated parts joined), deletes nothing."""
     joiner = Reassembler(timeout=math.inf)  # in memory: only what is listed now
+    ctx.require_sms()
     messages = []
     for entry in sms_store.listed(ctx, BOXES[request.box]):
         part = sms_store.decoded(entry.pdu, entry.index)
@@ -165,6 +167,7 @@ def sms_list(ctx: ServiceContext, request: SmsListRequest) -> dict[str, Any]:
 def sms_delete(ctx: ServiceContext, request: SmsDeleteRequest) -> dict[str, Any]:
     """Side effects: deletes stored messages. Every id is checked against the storage
     before the first is deleted."""
+    ctx.require_sms()
     stored = [entry.index for entry in sms_store.listed(ctx)]
     ids = stored if request.all else list(dict.fromkeys(request.ids or []))
     for position, index in enumerate(request.ids or []):

@@ -76,6 +76,20 @@ def test_settings_and_the_cnmi_rule(
     assert client.command("AT+CLIP?") == ["+CLIP: 1,1", "OK"]
 
 
+def test_a_busy_sim_refuses_sms_commands_until_sms_done(
+    emulator_factory: EmulatorFactory, at_client_factory: ClientFactory
+) -> None:
+    emulator = emulator_factory()
+    client = at_client_factory(emulator)
+    emulator.network.set_sim_busy(True)
+    for line in ("AT+CMGF=0", 'AT+CPMS="SM","SM","SM"', "AT+CNMI=2,1,0,2,0", "AT+CMGL=4"):
+        assert client.command(line) == ["+CMS ERROR: 314"], line
+    assert client.command("AT+CLIP=1") == ["OK"]  # not an SMS command
+    emulator.network.set_sim_busy(False)
+    assert client.read_line(5) == "SMS DONE"
+    assert client.command("AT+CMGF=0") == ["OK"]
+
+
 def test_published_submit_is_decoded_and_recorded(
     emulator_factory: EmulatorFactory, at_client_factory: ClientFactory
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -108,7 +109,7 @@ def test_daemon_ready_watchdog_wedge_and_stopping(
     emulator.faults.hang(silent)
     started = time.monotonic()
     env = {"NOTIFY_SOCKET": str(listener.socket.getsockname()), "WATCHDOG_USEC": "1000000"}
-    process, _ = daemon_factory(
+    process, config = daemon_factory(
         broker, emulator, env=env, modem="request_timeout = 1\nallow_raw_at = true"
     )
     ready = listener.wait_for("READY", 30)
@@ -120,17 +121,68 @@ def test_daemon_ready_watchdog_wedge_and_stopping(
     healthy = listener.collect(2.0)
     assert sum("WATCHDOG" in f for f in healthy) >= 3, healthy  # every 0.5 s
 
-    # A worker stuck in one exchange (the module hangs, the command may take 60 s)
-    # past its 1 s deadline plus 1 s of grace: the pings stop.
+    # A job silent within the bound it gave its wait is not stuck: the module hangs and
+    # the command may wait 5 s, past request_timeout and its grace (2 s); pings go on.
     probe: MqttProbe = probe_factory(broker)
+    probe.subscribe("sim5360/modem/response/modem/at")
     emulator.faults.hang()
-    probe.publish("sim5360/modem/request/modem/at", {"command": "AT", "timeout": 60})
+    probe.publish("sim5360/modem/request/modem/at", {"command": "AT", "timeout": 5})
+    listener.collect(2.5)
+    assert sum("WATCHDOG" in f for f in listener.collect(2.0)) >= 3
+    reply = probe.wait_for("sim5360/modem/response/modem/at", timeout=10)
+    assert reply["error"]["code"] == "timeout", reply
+    emulator.faults.unhang()
+
+    # A worker blocked where it gave no bound (its file system hangs: opening a FIFO
+    # nobody reads blocks) is stuck after request_timeout plus 1 s of grace: pings stop.
+    files = config.parent / "files"
+    files.mkdir(exist_ok=True)
+    os.mkfifo(files / ".wedge.bin.part")  # where efs/download writes before renaming
+    probe.publish(
+        "sim5360/modem/request/efs/download", {"name": "C:/x.bin", "save_to": "wedge.bin"}
+    )
     listener.collect(3.5)  # 2 s to count as stuck, then a tick; pings may still come
     assert not [f for f in listener.collect(3.0) if "WATCHDOG" in f]
+    # unblocked (a reader comes and goes), the job ends and the pings come back
+    os.close(os.open(files / ".wedge.bin.part", os.O_RDONLY | os.O_NONBLOCK))
+    listener.wait_for("WATCHDOG", 10)
 
     process.send_signal(signal.SIGTERM)
     listener.wait_for("STOPPING", 5)
-    emulator.faults.unhang()
+    assert stop(process) == 0
+
+
+def test_a_long_transfer_that_keeps_moving_keeps_the_pings_coming(
+    listener: NotifyListener,
+    broker: Mosquitto,
+    emulator_factory,  # type: ignore[no-untyped-def]
+    daemon_factory: DaemonFactory,
+    probe_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    """A download running far past request_timeout (1 s) and its grace, its bytes
+    coming all along, is not stuck: the watchdog is fed throughout."""
+    emulator: Emulator = emulator_factory()
+    data = os.urandom(48 * 1024)
+    emulator.context.fs.host_path("C:/long.bin").write_bytes(data)
+    env = {"NOTIFY_SOCKET": str(listener.socket.getsockname()), "WATCHDOG_USEC": "1000000"}
+    process, config = daemon_factory(broker, emulator, env=env, modem="request_timeout = 1")
+    listener.wait_for("READY", 30)
+    probe: MqttProbe = probe_factory(broker)
+    probe.subscribe("sim5360/modem/response/efs/download")
+    emulator.faults.throttle(8000)  # about 6 s for the file
+    started = time.monotonic()
+    probe.publish(
+        "sim5360/modem/request/efs/download", {"name": "C:/long.bin", "save_to": "long.bin"}
+    )
+    seen = listener.collect(5.0)
+    reply = probe.wait_for("sim5360/modem/response/efs/download", timeout=30)
+    took = time.monotonic() - started
+    emulator.faults.throttle(None)
+    assert reply["status"] == "ok", reply
+    assert (config.parent / "files" / "long.bin").read_bytes() == data
+    assert took > 5.0, took  # it was still running when the window closed
+    pings = [t for t, f in listener.received if "WATCHDOG" in f and t > started + 2.5]
+    assert len(pings) >= 4, seen  # every 0.5 s once past the old 2 s limit
     assert stop(process) == 0
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bridge.modem.initialise import Identity, initialise
+from bridge.modem.initialise import Identity, initialise, setup_sms
 from bridge.services.base import load_actions
 from bridge.services.errors import ServiceError
 from bridge.services.ftp_models import FtpGetRequest, FtpPathRequest
@@ -323,10 +323,6 @@ def test_initialisation_sets_the_unset_clock_and_reads_the_identity(tmp_path: Pa
         (command("ATE0"), OK),
         (command("AT+CMEE=2"), OK),
         (command("AT+CREG=1"), OK),
-        (command("AT+CMGF=0"), OK),
-        (command('AT+CPMS="SM","SM","SM"'), wire("+CPMS: 0,20,0,20,0,20", "OK")),
-        (command("AT+CNMI=2,1,0,2,0"), OK),
-        (command("AT+CLIP=1"), OK),
         (command("AT+CCLK?"), wire('+CCLK: "80/01/06,00:01:10+00"', "OK")),
         (command('AT+CCLK="26/11/30,21:00:00+00"'), OK),
         (command("AT+CGSN"), wire("861234567890123", "OK")),
@@ -343,3 +339,21 @@ def test_initialisation_sets_the_unset_clock_and_reads_the_identity(tmp_path: Pa
         )
         transcript.assert_played()
         assert identity == Identity("861234567890123", "SIMCOM_SIM5360E", "4534B03SIM5360E")
+
+
+def test_sms_setup_is_best_effort_and_says_why_it_failed(tmp_path: Path) -> None:
+    """SMS and call settings come after the rest; a SIM not ready for them (busy until
+    SMS DONE, or PIN-locked) refuses, and that is a reason, not an error."""
+    turns = [
+        (command("AT+CMGF=0"), wire("+CMS ERROR: 314")),
+        (command("AT+CMGF=0"), OK),
+        (command('AT+CPMS="SM","SM","SM"'), wire("+CPMS: 0,20,0,20,0,20", "OK")),
+        (command("AT+CNMI=2,1,0,2,0"), OK),
+        (command("AT+CLIP=1"), OK),
+    ]
+    with _play(tmp_path, turns) as transcript:
+        engine = transcript.modem.engine
+        reason = setup_sms(engine.run)
+        assert reason is not None and "314" in reason, reason
+        assert setup_sms(engine.run) is None
+        transcript.assert_played()

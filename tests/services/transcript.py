@@ -111,6 +111,9 @@ class ScriptedModem:
     def restart(self, timeout: float) -> None:
         raise AssertionError("no restart in a transcript")
 
+    def ensure_sms(self) -> str | None:
+        return None  # a transcript's module is set up for SMS
+
     def close(self) -> None:
         self.engine.detach("transcript over")
 

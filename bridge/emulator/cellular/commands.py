@@ -20,6 +20,7 @@ from bridge.emulator.cellular.storage import (
 )
 
 OPERATION_NOT_ALLOWED = 302
+SIM_BUSY = 314
 INVALID_PDU_PARAMETER = 304
 INVALID_INDEX = 321
 MEMORY_FULL = 322
@@ -45,7 +46,7 @@ class CellularCommands:
         self.net = network
 
     def commands(self) -> Mapping[str, Handler]:
-        return {
+        sms = {
             "+CMGF": self._cmgf,
             "+CPMS": self._cpms,
             "+CNMI": self._cnmi,
@@ -56,11 +57,25 @@ class CellularCommands:
             "+CMGS": self._cmgs,
             "+CMGW": self._cmgw,
             "+CMGD": self._cmgd,
+        }
+        return {
+            **{name: self._unless_sim_busy(handler) for name, handler in sms.items()},
             "+CLIP": self._clip,
             "+CHUP": self._chup,
             "A": self._ata,
             "+CUSD": self._cusd,
         }
+
+    def _unless_sim_busy(self, handler: Handler) -> Handler:
+        """An SMS command, refused with +CMS ERROR: 314 while the SIM is busy."""
+
+        def guarded(cmd: Command, host: Host) -> None:
+            if self.net.sim_busy:
+                cms_error(host, SIM_BUSY)
+            else:
+                handler(cmd, host)
+
+        return guarded
 
     # -- settings -----------------------------------------------------------------
     def _cmgf(self, cmd: Command, host: Host) -> None:

@@ -11,6 +11,7 @@ HELP = """\
   sms-order 3,1 FROM TEXT  only these parts, in this order (a part left out never arrives)
   sms-fail CODE            the next AT+CMGS fails with +CMS ERROR: CODE (500: SMSC failure)
   storage-full on|off      the message storage is full (+CMS ERROR: 322); messages wait
+  sim-busy on|off          SMS commands answer +CMS ERROR: 314; off sends SMS DONE
   report-drop on|off       delivery reports never come
   call NUMBER|-            an incoming call (- withholds the number), RING every 3 s
   call-end                 the caller hangs up
@@ -20,7 +21,7 @@ HELP = """\
 """
 
 WORDS = frozenset(
-    {"sms", "sms-ucs2", "sms-order", "sms-fail", "storage-full", "report-drop", "call",
+    {"sms", "sms-ucs2", "sms-order", "sms-fail", "storage-full", "sim-busy", "report-drop", "call",
      "call-end", "ussd", "ussd-ucs2", "ussd-silent"}
 )  # fmt: skip
 
@@ -48,6 +49,8 @@ def network_command(network: CellularNetwork, word: str, rest: str) -> None:
         network.send_failure = int(rest)
     elif word == "storage-full":
         network.set_storage_full(_switch(rest))
+    elif word == "sim-busy":
+        network.set_sim_busy(_switch(rest))
     elif word == "report-drop":
         network.drop_reports = _switch(rest)
     elif word == "call":

@@ -91,6 +91,7 @@ class CellularNetwork:
         self.send_failure: int | None = None  # the next AT+CMGS fails with this +CMS code
         self.drop_reports = False  # delivery reports never come
         self.ussd_silent = False  # the network never answers USSD
+        self.sim_busy = False  # SMS commands answer +CMS ERROR: 314 until `sim_ready`
         self._reference = 0
         self._inbound: deque[tuple[bytes, int | None]] = deque()  # waiting for storage
         self._buffered: list[str] = []  # indications held while <mode> is 0
@@ -155,6 +156,15 @@ class CellularNetwork:
     def set_ussd(self, code: str, text: str, *, ucs2: bool = False) -> None:
         with self.lock:
             self.ussd_answers[code] = (text, ucs2)
+
+    def set_sim_busy(self, busy: bool) -> None:
+        """The SIM still initialising (as for seconds after a real module's boot): SMS
+        commands are refused with +CMS ERROR: 314 until it is done, which the module
+        announces with `SMS DONE`."""
+        with self.lock:
+            self.sim_busy = busy
+        if not busy:
+            self._urc("SMS DONE")
 
     def set_storage_full(self, full: bool) -> None:
         with self.lock:
