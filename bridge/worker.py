@@ -66,7 +66,6 @@ class _Lane:
         self._run = run
         self._changed = changed  # queued, started or finished a job (the pool's capacity)
         self.current: Job | None = None
-        self.since: float | None = None  # monotonic start of `current` (the health check)
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def start(self) -> None:
@@ -128,14 +127,14 @@ class _Lane:
             job = self._queue.get()
             if job is None:
                 return
-            self.current, self.since = job, time.monotonic()
+            self.current = job
             self._changed()
             job.liveness.beat()  # its time in the queue was not its silence
             try:
                 job.on_start()
                 job.finish(self._run(job))
             finally:
-                self.current, self.since = None, None
+                self.current = None
                 self._changed()
 
 
