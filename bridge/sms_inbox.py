@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,8 +54,15 @@ class _Drain(Request):
 class SmsInbox:
     """See the module docstring."""
 
-    def __init__(self, modem: Modem, worker: ModemWorker, settings: Settings) -> None:
+    def __init__(
+        self,
+        modem: Modem,
+        worker: ModemWorker,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.modem = modem
+        self.clock = clock
         self.worker = worker
         self.delete_after_read = settings.sms.delete_after_read
         state_dir = settings.files.state_dir
@@ -141,9 +149,7 @@ class SmsInbox:
 
     def _handle(self, ctx: ServiceContext, work: _Work) -> None:
         if work.kind == "sweep":
-            for entry in sms_store.listed(ctx):
-                if entry.stat in RECEIVED:
-                    self._take_pdu(ctx, entry.pdu, entry.index)
+            self._sweep(ctx)
         elif work.kind == "sms" and work.index is not None:
             pdu = sms_store.read(ctx, work.index)
             if pdu is not None:
@@ -158,19 +164,33 @@ class SmsInbox:
         elif work.pdu is not None:
             self._take_pdu(ctx, work.pdu, None)
 
-    def _take_pdu(self, ctx: ServiceContext, pdu: str, index: int | None) -> None:
+    def _sweep(self, ctx: ServiceContext) -> None:
+        """Read the whole storage; then forget the parts that are no longer in it."""
+        stored: set[str] = set()
+        for entry in sms_store.listed(ctx):
+            if entry.stat in RECEIVED:
+                item = self._take_pdu(ctx, entry.pdu, entry.index)
+                if isinstance(item, IncomingPart) and not self.delete_after_read:
+                    stored.add(item.seen_key())
+        with self._cond:
+            self.parts.keep_only(stored)
+
+    def _take_pdu(
+        self, ctx: ServiceContext, pdu: str, index: int | None
+    ) -> IncomingPart | StatusReport | None:
         """Publish what `pdu` completes; then (the part is saved) delete it if asked."""
         item = sms_store.decoded(pdu, index)
         if isinstance(item, StatusReport):
             self._report(item)
         elif isinstance(item, IncomingPart):
             with self._cond:
-                message = self.parts.add(item, time.time())
+                message = self.parts.add(item, self.clock())
                 self._cond.notify_all()  # the expiry timer: a new group may be due first
             if message is not None:
                 self._publish(message)
         if index is not None and self.delete_after_read:
             sms_store.delete(ctx, index)
+        return item
 
     def _report(self, report: StatusReport) -> None:
         if report.outcome == "pending":
@@ -194,10 +214,10 @@ class SmsInbox:
                 if self._stopping:
                     return
                 due = self.parts.next_expiry()
-                left = MAX_NAP if due is None else due - time.time()
+                left = MAX_NAP if due is None else due - self.clock()
                 if left > 0:
                     self._cond.wait(min(left, MAX_NAP))
                     continue
-                late = self.parts.expire(time.time())
+                late = self.parts.expire(self.clock())
             for message in late:
                 self._publish(message)

@@ -2,9 +2,10 @@
 
 Pure apart from its JSON file: the caller passes the time in. Parts are kept by
 sender and reference until the last one comes or `timeout` seconds pass (then the
-message is given out incomplete). Every part given out is remembered for
-`keep_seen` seconds, so a part read again (after a restart, before it was deleted
-from the module) is not published twice. The state is written to `path` after
+message is given out incomplete). Every part given out is remembered for as long as
+it is still in the module's storage (`keep_only` after each full read of it), so a part
+read again (after a restart, or kept with `delete_after_read = false`) is not
+published twice, however old it is. The state is written to `path` after
 every change: a restart between two parts loses nothing.
 """
 
@@ -108,9 +109,8 @@ class _Group:
 class Reassembler:
     """See the module docstring."""
 
-    def __init__(self, timeout: float, path: Path | None = None, keep_seen: float = 7 * 86400):
+    def __init__(self, timeout: float, path: Path | None = None):
         self.timeout = timeout
-        self.keep_seen = keep_seen
         self._path = path
         self._groups: dict[str, _Group] = {}
         self._seen: dict[str, float] = {}
@@ -124,7 +124,7 @@ class Reassembler:
         if key in self._seen:
             return None
         self._seen[key] = now
-        self._prune(now)
+        self._cap()
         if part.concat is None:
             self._save()
             indexes = () if part.storage_index is None else (part.storage_index,)
@@ -164,10 +164,17 @@ class Reassembler:
         """Messages with parts still missing."""
         return len(self._groups)
 
-    def _prune(self, now: float) -> None:
-        old = [k for k, t in self._seen.items() if now - t > self.keep_seen]
-        for k in old:
+    def keep_only(self, stored: set[str]) -> None:
+        """After reading the whole storage: forget the parts no longer in it (deleted, or
+        never stored: routed whole). Age alone never forgets a part still stored."""
+        gone = [k for k in self._seen if k not in stored]
+        for k in gone:
             del self._seen[k]
+        if gone:
+            self._save()
+
+    def _cap(self) -> None:
+        """A bound for a module never read whole (no `online` for months)."""
         while len(self._seen) > MAX_SEEN:
             del self._seen[next(iter(self._seen))]
 

@@ -13,6 +13,11 @@ from bridge.emulator.core import Emulator
 from tests.fixtures.daemon import wait_until
 from tests.fixtures.sms import SENDER, RigMaker
 
+
+def _listings(emulator: Emulator) -> int:
+    return sum(1 for line in emulator.command_log if line.startswith("AT+CMGL"))
+
+
 LONG_CYRILLIC = "".join(f"Часть {n:03d}; " for n in range(16))  # 176 characters: 3 parts
 
 
@@ -89,6 +94,23 @@ def test_messages_stored_before_start_are_published_once(sms_rig: RigMaker) -> N
     assert _storage_used(rig.emulator) == 4  # kept, as configured (with the sentinel)
     rig.restart_bridge()  # reads the storage again at start: all of it seen before
     assert rig.events_before_sentinel() == []
+
+
+def test_a_kept_message_is_not_published_again_weeks_later(sms_rig: RigMaker) -> None:
+    """With delete_after_read = false a kept "OPEN GATE" stays seen while it is stored,
+    however much time passes and however many messages follow."""
+    rig = sms_rig(sms="delete_after_read = false")
+    rig.emulator.network.deliver_sms(SENDER, "OPEN GATE")
+    rig.event("sms_received", lambda e: e["text"] == "OPEN GATE")
+    [inbox] = rig.bridge.inboxes
+    inbox.clock = lambda: time.time() + 8 * 86400  # eight days on
+    rig.emulator.network.deliver_sms(SENDER, "a week later")
+    rig.event("sms_received", lambda e: e["text"] == "a week later")
+    listed = _listings(rig.emulator)
+    rig.emulator.reboot()  # `online` again: the whole storage is read
+    wait_until(lambda: _listings(rig.emulator) > listed, 20, "the storage read again")
+    earlier = rig.events_before_sentinel()  # the sentinel is read after that sweep
+    assert [e for e in earlier if e["event_type"] == "sms_received"] == []
 
 
 def test_sms_list_joins_parts_and_sms_delete_checks_every_id(sms_rig: RigMaker) -> None:

@@ -116,9 +116,14 @@ def test_damaged_state_file_starts_afresh(tmp_path: Path) -> None:
     assert r.add(IncomingPart("+491", SENT, "fine"), now=0) is not None
 
 
-def test_old_seen_entries_are_pruned() -> None:
-    r = Reassembler(timeout=60, keep_seen=100)
-    single = IncomingPart("+4915100", SENT, "again")
-    assert r.add(single, now=0) is not None
-    r.add(IncomingPart("+4915100", SENT, "other"), now=200)  # prunes the first
-    assert r.add(single, now=201) is not None
+def test_a_part_still_stored_is_never_forgotten_however_old() -> None:
+    r = Reassembler(timeout=60)
+    kept = IncomingPart("+4915100", SENT, "OPEN GATE")
+    assert r.add(kept, now=0) is not None
+    week = 7 * 86400
+    gone = IncomingPart("+4915100", SENT, "deleted since")
+    assert r.add(gone, now=2 * week) is not None  # a new message, weeks later
+    assert r.add(kept, now=2 * week + 1) is None  # read again: still seen
+    r.keep_only({kept.seen_key()})  # a full read found only the kept one
+    assert r.add(kept, now=3 * week) is None
+    assert r.add(gone, now=3 * week) is not None  # gone from storage: forgotten
