@@ -6,7 +6,8 @@ modem's worker reads it, joins the parts (state in `state_dir`, so a restart bet
 parts loses nothing and a part read twice is published once), publishes and, with
 `sms.delete_after_read`, deletes it. Coming online reads whatever was stored meanwhile
 (while the bridge was away, or the module rebooted). A message whose parts do not all
-come within `sms.reassembly_timeout` is published incomplete, from a timer thread.
+come within `sms.reassembly_timeout` is published incomplete, from a timer thread, but
+never while a noted part is still unread (it may be the missing one).
 """
 
 from __future__ import annotations
@@ -74,7 +75,10 @@ class SmsInbox:
         self._work: list[_Work] = []
         self._scheduled = False
         self._stopping = False
-        self._action = Action("sms", "receive", _Drain, self._drain)
+        # the control lane: a part must not wait behind a long transfer (a 10-minute FTP
+        # get) while the reassembly timeout runs; the engine still sends one command
+        # at a time, so it waits at most for the command under way
+        self._action = Action("sms", "receive", _Drain, self._drain, immediate=True)
         self._timer = threading.Thread(
             target=self._expire_loop, name=f"modem-{modem.id}-sms-expiry", daemon=True
         )
@@ -132,6 +136,7 @@ class SmsInbox:
         with self._cond:
             if not self._work:
                 self._scheduled = False
+                self._cond.notify_all()  # the expiry timer waits for reading to end
                 return None
             return self._work.pop(0)
 
@@ -215,6 +220,8 @@ class SmsInbox:
                     return
                 due = self.parts.next_expiry()
                 left = MAX_NAP if due is None else due - self.clock()
+                if self._work or self._scheduled:
+                    left = MAX_NAP  # a part noted but not yet read may complete a group
                 if left > 0:
                     self._cond.wait(min(left, MAX_NAP))
                     continue
