@@ -4,10 +4,12 @@ reports (firmware differs on whether they start at 0 or 1)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from bridge.at import cellular
@@ -78,17 +80,35 @@ def reading_from(ctx: ServiceContext, memory: str) -> Iterator[None]:
                 quiet.check(Exchange(cellular.cpms(cellular.STORAGE), info=("+CPMS",)))
 
 
-def decoded(pdu: str, index: int | None) -> IncomingPart | StatusReport | None:
-    """A stored or routed PDU as a message part or a delivery report; None (logged, not
-    its content) for what is neither, such as a stored outgoing message."""
+@dataclass(frozen=True)
+class Undecodable:
+    """A PDU that is no message part or report (a stored outgoing message, or one the
+    decoder does not understand): published raw when it came in, never dropped unseen."""
+
+    pdu: str
+    error: str
+
+    def seen_key(self) -> str:
+        digest = hashlib.sha256(self.pdu.strip().upper().encode()).hexdigest()
+        return f"pdu|{digest[:32]}"
+
+
+def decoded(pdu: str, index: int | None) -> IncomingPart | StatusReport | Undecodable:
+    """A stored or routed PDU as a message part, a delivery report, or Undecodable (logged,
+    not its content)."""
     try:
         message = decode_pdu(pdu)
     except PduError as exc:
         log.warning("SMS at index %s is not readable: %s", index, exc)
-        return None
+        return Undecodable(pdu.strip(), str(exc))
     if isinstance(message, Deliver):
         return IncomingPart.from_deliver(message, index)
     return message
+
+
+def undecodable_fields(item: Undecodable) -> dict[str, Any]:
+    """The `sms_received` event of a PDU that could not be decoded (API.md)."""
+    return {"from": None, "text": None, "sent": None, "pdu": item.pdu, "error": item.error}
 
 
 def message_fields(message: Message) -> dict[str, Any]:
