@@ -40,7 +40,8 @@ class CallWatcher:
         self._lock = threading.Lock()
         self._last_ring: float | None = None
         self._announced = False
-        self._hang_up = Action("call", "hang_up", _HangUp, self._run_hang_up)
+        # the control lane: the caller is not kept ringing behind a long request
+        self._hang_up = Action("call", "hang_up", _HangUp, self._run_hang_up, immediate=True)
 
     def start(self) -> None:
         self.modem.add_urc_listener(self._ring, "RING")

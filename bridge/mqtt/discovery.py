@@ -121,7 +121,7 @@ def _last_template(text_field: str | None = None) -> str:
     if text_field is not None:
         result = (
             f"(value_json.detail.{text_field} if value_json.detail.{text_field} is defined "
-            f"else {result})"
+            f"and value_json.detail.{text_field} is not none else {result})"
         )
     return f"{{{{ {result}[:{STATE_MAX}] }}}}"
 

@@ -32,9 +32,10 @@ STATE_FILE = "last.json"
 # an action's response (`<service>/<action>`) or an event type -> the `last/<service>` it sets
 LAST_RESULTS: dict[str, str] = {
     "smtp/send": "smtp",
-    "sms/send": "sms",
     "ussd/send": "ussd",
-    "sms_received": "sms",  # the last received message
+    # only the last received message: a send's result is on its response topic, and
+    # would show as "ok" without a text on the "Last SMS" sensor after every alert
+    "sms_received": "sms",
 }
 
 

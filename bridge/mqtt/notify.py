@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.config import Settings
+from bridge.mqtt.envelope import Transaction, parse_body
 from bridge.mqtt.link import Inbound
 from bridge.mqtt.router import ReplyTarget, Router
 from bridge.mqtt.topics import Topics
@@ -136,6 +137,13 @@ def notify_sms_request(payload: bytes, settings: Settings) -> dict[str, Any]:
     return {"to": list(settings.sms.to), **fields}
 
 
+def _given_transaction(payload: bytes) -> Transaction:
+    """The `transaction` of a JSON notify message, kept on its error response too (None
+    for plain text, like the envelope of any request)."""
+    _, transaction, _ = parse_body(payload, len(payload))
+    return transaction
+
+
 @dataclass(frozen=True)
 class Notify:
     """A Home Assistant notify entity: the topic leaf its messages arrive on, the action
@@ -188,9 +196,9 @@ class Commands:
                 topic=message.response_topic or self.topics.response(modem, command.action),
                 progress_topic=self.topics.progress(modem, command.action),
                 correlation_data=message.correlation_data,
-                transaction=None,
+                transaction=_given_transaction(message.payload),
                 pooled=False,
-                key=NOTIFY_KEY,
+                key=command.action,
                 owner=modem,
             )
             self.router.answer(reply, exc, None)

@@ -2,9 +2,10 @@
 
 Pure apart from its JSON file: the caller passes the time in. Parts are kept by
 sender and reference until the last one comes or `timeout` seconds pass (then the
-message is given out incomplete). Every part given out is remembered for
-`keep_seen` seconds, so a part read again (after a restart, before it was deleted
-from the module) is not published twice. The state is written to `path` after
+message is given out incomplete). Every part published is remembered for as long as
+it is still in the module's storage (`keep_only` after each full read of it), so a part
+read again (after a restart, or kept with `delete_after_read = false`) is not
+published twice, however old it is. The state is written to `path` after
 every change: a restart between two parts loses nothing.
 """
 
@@ -63,6 +64,7 @@ class Message:
     parts: int
     missing: tuple[int, ...] = ()
     storage_indexes: tuple[int, ...] = ()
+    keys: tuple[str, ...] = ()  # its parts' seen keys, for `Reassembler.published`
 
     @property
     def complete(self) -> bool:
@@ -102,15 +104,15 @@ class _Group:
             parts=self.total,
             missing=tuple(n for n in range(1, self.total + 1) if n not in self.parts),
             storage_indexes=indexes,
+            keys=tuple(str(p["key"]) for p in self.parts.values() if p.get("key")),
         )
 
 
 class Reassembler:
     """See the module docstring."""
 
-    def __init__(self, timeout: float, path: Path | None = None, keep_seen: float = 7 * 86400):
+    def __init__(self, timeout: float, path: Path | None = None):
         self.timeout = timeout
-        self.keep_seen = keep_seen
         self._path = path
         self._groups: dict[str, _Group] = {}
         self._seen: dict[str, float] = {}
@@ -119,16 +121,17 @@ class Reassembler:
 
     def add(self, part: IncomingPart, now: float) -> Message | None:
         """Take a part; the whole message when this completed it (or was a single
-        message), None while parts are missing or when it was seen before."""
+        message), None while parts are missing or when it was published before.
+
+        A message given out counts as seen only once the caller says it is
+        `published`: until then a crash repeats it rather than loses it."""
         key = part.seen_key()
         if key in self._seen:
             return None
-        self._seen[key] = now
-        self._prune(now)
         if part.concat is None:
-            self._save()
             indexes = () if part.storage_index is None else (part.storage_index,)
-            return Message(part.sender, part.sent, join_texts([part.text]), 1, (), indexes)
+            text = join_texts([part.text])
+            return Message(part.sender, part.sent, text, 1, (), indexes, (key,))
         group_key = part.group_key()
         group = self._groups.setdefault(
             group_key, _Group(part.sender, part.concat.total, first_seen=now)
@@ -137,21 +140,29 @@ class Reassembler:
             "text": part.text,
             "sent": part.sent.isoformat(),
             "index": part.storage_index,
+            "key": key,
         }
         if len(group.parts) < group.total:
             self._save()
             return None
-        del self._groups[group_key]
-        self._save()
+        del self._groups[group_key]  # saved with `published`
         return group.message()
 
     def expire(self, now: float) -> list[Message]:
         """The messages whose missing parts did not come within `timeout`."""
         late = [k for k, g in self._groups.items() if now - g.first_seen >= self.timeout]
-        messages = [self._groups.pop(k).message() for k in late]
-        if messages:
-            self._save()
-        return messages
+        return [self._groups.pop(k).message() for k in late]  # saved with `published`
+
+    def seen(self, key: str) -> bool:
+        return key in self._seen
+
+    def published(self, keys: tuple[str, ...], now: float) -> None:
+        """The event for these parts (or a whole undecodable PDU's key) was handed to the
+        publisher: from now on reading them again gives nothing."""
+        for key in keys:
+            self._seen[key] = now
+        self._cap()
+        self._save()
 
     def next_expiry(self) -> float | None:
         """When `expire` will next have something to give, or None."""
@@ -164,10 +175,17 @@ class Reassembler:
         """Messages with parts still missing."""
         return len(self._groups)
 
-    def _prune(self, now: float) -> None:
-        old = [k for k, t in self._seen.items() if now - t > self.keep_seen]
-        for k in old:
+    def keep_only(self, stored: set[str]) -> None:
+        """After reading the whole storage: forget the parts no longer in it (deleted, or
+        never stored: routed whole). Age alone never forgets a part still stored."""
+        gone = [k for k in self._seen if k not in stored]
+        for k in gone:
             del self._seen[k]
+        if gone:
+            self._save()
+
+    def _cap(self) -> None:
+        """A bound for a module never read whole (no `online` for months)."""
         while len(self._seen) > MAX_SEEN:
             del self._seen[next(iter(self._seen))]
 

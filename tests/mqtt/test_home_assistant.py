@@ -178,3 +178,21 @@ def _smtp_section(settings: Any) -> str:
             f"to = {json.dumps(list(smtp.to))}",
         ]
     )
+
+
+def test_last_sms_of_an_undecodable_pdu_renders_a_state(
+    emulator_factory: Callable[..., Emulator],
+    broker: Mosquitto,
+    ha_bridge_factory: HaBridges,
+    probe_factory: Callable[..., MqttProbe],
+) -> None:
+    """`"text": null` (a PDU the bridge cannot decode) shows the status, not an error."""
+    bridge = ha_bridge_factory(broker, emulator_factory())
+    probe = probe_factory(broker)
+    sensor = entity_config(probe, bridge, "sensor", "last_sms")
+    probe.subscribe(f"{BASE}/modem/last/sms")
+    fields = {"from": None, "text": None, "sent": None, "pdu": "00040B", "error": "cut short"}
+    bridge.modems["modem"].emit_event("sms_received", **fields)
+    last = probe.wait_for(f"{BASE}/modem/last/sms", timeout=10)
+    assert last["detail"]["pdu"] == "00040B"
+    assert render(sensor["value_template"], last) == "ok"

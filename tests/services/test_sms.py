@@ -5,7 +5,7 @@ parts never reach the module; the SMSC's refusal and the delivery report come ba
 from __future__ import annotations
 
 from bridge.emulator.cellular.network import SentMessage
-from tests.fixtures.sms import RigMaker, SmsRig, never_sent
+from tests.fixtures.sms import BASE, SENDER, RigMaker, SmsRig, never_sent
 
 TO = "+4915123456789"
 EMOJI = "\U0001f600"
@@ -127,3 +127,19 @@ def test_delivery_report_becomes_an_event_with_the_reference(sms_rig: RigMaker) 
     rig.emulator.network.deliver_report(mr, "01511234567", status=0x41)
     failed = rig.event("sms_failed")
     assert failed["reference"] == mr and failed["to"] == "01511234567"
+
+
+def test_last_sms_is_the_last_received_message_never_a_send(sms_rig: RigMaker) -> None:
+    """The "Last SMS" sensor reads last/sms: an alert sent must not replace the message
+    received with an `ok` that has no text, sender or time."""
+    rig = sms_rig()
+    lasts = f"{BASE}/modem/last/sms"
+    rig.probe.subscribe(lasts)
+    rig.ok("sms/send", {"to": TO, "text": "alert going out"})
+    rig.emulator.network.deliver_sms(SENDER, "OPEN GATE")
+    last = rig.probe.wait_for(lasts, timeout=20)  # the first one published
+    assert last["detail"]["text"] == "OPEN GATE" and last["detail"]["from"] == SENDER
+    rig.ok("sms/send", {"to": TO, "text": "another alert"})
+    rig.events_before_sentinel()  # the sentinel SMS is the next last/sms
+    last = rig.probe.wait_for(lasts, timeout=20)
+    assert last["detail"]["text"].startswith("sentinel ")

@@ -9,9 +9,17 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from bridge.emulator.core import Emulator
+from bridge.worker import Job
 from tests.fixtures.daemon import wait_until
 from tests.fixtures.sms import SENDER, RigMaker
+
+
+def _listings(emulator: Emulator) -> int:
+    return sum(1 for line in emulator.command_log if line.startswith("AT+CMGL"))
+
 
 LONG_CYRILLIC = "".join(f"Часть {n:03d}; " for n in range(16))  # 176 characters: 3 parts
 
@@ -54,7 +62,7 @@ def test_thirty_messages_through_a_storage_of_twenty_lose_none(sms_rig: RigMaker
     assert sorted(received) == sorted(texts)
     assert rig.events_before_sentinel() == []
     assert rig.emulator.network.waiting_in_network == 0
-    assert _storage_used(rig.emulator) == 0
+    wait_until(lambda: _storage_used(rig.emulator) == 0, 10, "the sentinel deleted too")
 
 
 def test_a_restart_between_parts_still_gives_one_whole_message(
@@ -91,6 +99,23 @@ def test_messages_stored_before_start_are_published_once(sms_rig: RigMaker) -> N
     assert rig.events_before_sentinel() == []
 
 
+def test_a_kept_message_is_not_published_again_weeks_later(sms_rig: RigMaker) -> None:
+    """With delete_after_read = false a kept "OPEN GATE" stays seen while it is stored,
+    however much time passes and however many messages follow."""
+    rig = sms_rig(sms="delete_after_read = false")
+    rig.emulator.network.deliver_sms(SENDER, "OPEN GATE")
+    rig.event("sms_received", lambda e: e["text"] == "OPEN GATE")
+    [inbox] = rig.bridge.inboxes
+    inbox.clock = lambda: time.time() + 8 * 86400  # eight days on
+    rig.emulator.network.deliver_sms(SENDER, "a week later")
+    rig.event("sms_received", lambda e: e["text"] == "a week later")
+    listed = _listings(rig.emulator)
+    rig.emulator.reboot()  # `online` again: the whole storage is read
+    wait_until(lambda: _listings(rig.emulator) > listed, 20, "the storage read again")
+    earlier = rig.events_before_sentinel()  # the sentinel is read after that sweep
+    assert [e for e in earlier if e["event_type"] == "sms_received"] == []
+
+
 def test_sms_list_joins_parts_and_sms_delete_checks_every_id(sms_rig: RigMaker) -> None:
     rig = sms_rig(emulator={"sms_first_index": 1}, sms="delete_after_read = false")
     rig.emulator.network.deliver_sms(SENDER, LONG_CYRILLIC, order=[2, 1, 3])
@@ -125,3 +150,59 @@ def test_messages_and_reports_routed_whole_are_published_too(sms_rig: RigMaker) 
     [reference] = sent["messages"][0]["references"]
     report = rig.event("sms_delivered")
     assert (report["reference"], report["to"]) == (reference, SENDER)
+
+
+def test_an_undecodable_pdu_is_published_raw_then_deleted(sms_rig: RigMaker) -> None:
+    rig = sms_rig()
+    rig.emulator.network.deliver_pdu(bytes.fromhex("00040B"))  # an SMS-DELIVER cut short
+    event = rig.event("sms_received", lambda e: e.get("pdu") is not None)
+    assert (event["text"], event["from"], event["pdu"]) == (None, None, "00040B")
+    assert event["error"]
+    wait_until(lambda: _storage_used(rig.emulator) == 0, 10, "deleted once published")
+
+
+def test_a_kept_undecodable_pdu_is_published_once(sms_rig: RigMaker) -> None:
+    rig = sms_rig(sms="delete_after_read = false")
+    rig.emulator.network.deliver_pdu(bytes.fromhex("00040B"))
+    rig.event("sms_received", lambda e: e.get("pdu") == "00040B")
+    assert _storage_used(rig.emulator) == 1  # kept, as configured
+    listed = _listings(rig.emulator)
+    rig.emulator.reboot()  # the whole storage is read again
+    wait_until(lambda: _listings(rig.emulator) > listed, 20, "the storage read again")
+    earlier = rig.events_before_sentinel()
+    assert [e for e in earlier if e["event_type"] == "sms_received"] == []
+
+
+def test_a_failed_read_is_tried_again_not_lost(sms_rig: RigMaker) -> None:
+    rig = sms_rig()
+    [inbox] = rig.bridge.inboxes
+    inbox.retry = 0.2
+    wait_until(lambda: _listings(rig.emulator) == 1, 20, "the first read of the storage")
+    rig.emulator.network.read_failure = 500  # the next AT+CMGR: +CMS ERROR: 500
+    rig.emulator.network.deliver_sms(SENDER, "read me again")
+    rig.event("sms_received", lambda e: e["text"] == "read me again")
+    assert sum(1 for c in rig.emulator.command_log if c.startswith("AT+CMGR")) == 2
+    wait_until(lambda: _storage_used(rig.emulator) == 0, 10, "deleted once published")
+
+
+def test_work_left_by_a_full_queue_is_retried_by_the_timer(
+    sms_rig: RigMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = sms_rig()
+    [inbox] = rig.bridge.inboxes
+    inbox.retry = 0.2
+    worker = inbox.worker
+    refused: list[str] = []
+    submit = worker.submit
+
+    def full_once(job: Job) -> bool:
+        if not refused and job.label == "modem sms/receive":
+            refused.append(job.label)
+            return False  # the control lane's queue is full this once
+        return submit(job)
+
+    wait_until(lambda: _listings(rig.emulator) == 1, 20, "the first read of the storage")
+    monkeypatch.setattr(worker, "submit", full_once)
+    rig.emulator.network.deliver_sms(SENDER, "after the queue had room")
+    rig.event("sms_received", lambda e: e["text"] == "after the queue had room")
+    assert refused == ["modem sms/receive"]

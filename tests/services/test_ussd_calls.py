@@ -103,3 +103,23 @@ def test_notify_sms_sends_to_the_configured_numbers(sms_rig: RigMaker) -> None:
     rig.probe.publish(f"{BASE}/modem/button/check_balance", None, raw=b"PRESS")
     assert rig.probe.wait_for(ussd, timeout=20)["data"]["text"] == DEFAULT_BALANCE
     assert rig.emulator.network.ussd_requests == ["*100#"]
+
+
+def test_notify_sms_input_error_answers_as_sms_send_with_its_transaction(
+    sms_rig: RigMaker,
+) -> None:
+    rig = sms_rig(homeassistant="discovery = true", sms='to = ["+4915100000001"]')
+    response = f"{BASE}/modem/response/sms/send"
+    lasts = f"{BASE}/modem/last/#"
+    rig.probe.subscribe(response)
+    rig.probe.subscribe(lasts)
+    bad = {"text": "x", "subject": "no such field", "transaction": "gate-7"}
+    rig.probe.publish(f"{BASE}/modem/notify_sms", bad)
+    refused = rig.probe.wait_for(response, timeout=20)
+    assert refused["status"] == "error" and refused["transaction"] == "gate-7"
+    # the ussd result is the sentinel: results are set in the order answered, so a
+    # last/smtp (the e-mail's) for the SMS error would have come before it
+    rig.ok("ussd/send", {"code": "*100#"})
+    rig.probe.wait_for(f"{BASE}/modem/last/ussd", timeout=20)
+    assert f"{BASE}/modem/last/smtp" not in [m.topic for m in rig.probe.seen]
+    assert rig.emulator.network.sent_messages() == []

@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bridge.sms import Concat, IncomingPart, Reassembler
+from bridge.sms import Concat, IncomingPart, Message, Reassembler
 
 SENT = datetime(2026, 11, 30, 12, 0, 0, tzinfo=timezone(timedelta(hours=1)))
 EMOJI = "\U0001f600"
@@ -17,6 +17,14 @@ def part(
 ) -> IncomingPart:
     sent = SENT + timedelta(seconds=seq)
     return IncomingPart(sender, sent, text, Concat(ref, total, seq), storage_index=seq - 1)
+
+
+def given(r: Reassembler, p: IncomingPart, now: float) -> Message | None:
+    """`add`, and when a message comes out, publish it as the inbox does."""
+    msg = r.add(p, now)
+    if msg is not None:
+        r.published(msg.keys, now)
+    return msg
 
 
 def test_single_message_comes_straight_out() -> None:
@@ -50,13 +58,13 @@ def test_same_reference_from_two_senders_stays_apart() -> None:
 
 def test_a_part_read_twice_is_given_out_once() -> None:
     r = Reassembler(timeout=60)
-    r.add(part(1, "a", total=2), now=0)
-    assert r.add(part(2, "b", total=2), now=1) is not None
-    assert r.add(part(2, "b", total=2), now=2) is None
-    assert r.add(part(1, "a", total=2), now=3) is None
+    given(r, part(1, "a", total=2), now=0)
+    assert given(r, part(2, "b", total=2), now=1) is not None
+    assert given(r, part(2, "b", total=2), now=2) is None
+    assert given(r, part(1, "a", total=2), now=3) is None
     single = IncomingPart("+4915100", SENT, "once")
-    assert r.add(single, now=4) is not None
-    assert r.add(single, now=5) is None
+    assert given(r, single, now=4) is not None
+    assert given(r, single, now=5) is None
 
 
 def test_missing_part_gives_an_incomplete_message_after_the_timeout() -> None:
@@ -66,6 +74,7 @@ def test_missing_part_gives_an_incomplete_message_after_the_timeout() -> None:
     assert r.expire(now=399) == []
     assert r.next_expiry() == 400
     [msg] = r.expire(now=400)
+    r.published(msg.keys, now=400)
     assert (msg.text, msg.complete, msg.missing) == ("first third", False, (2,))
     assert r.expire(now=1000) == []
     assert r.next_expiry() is None
@@ -90,7 +99,7 @@ def test_restart_between_parts_loses_nothing_and_repeats_nothing(tmp_path: Path)
     second = Reassembler(timeout=300, path=path)  # the bridge restarted
     assert second.waiting == 1
     assert second.add(part(1, "a" + EMOJI, total=2), now=5) is None  # read again: no news
-    msg = second.add(part(2, "b", total=2), now=6)
+    msg = given(second, part(2, "b", total=2), now=6)
     assert msg is not None
     assert msg.text == "a" + EMOJI + "b"
 
@@ -116,9 +125,30 @@ def test_damaged_state_file_starts_afresh(tmp_path: Path) -> None:
     assert r.add(IncomingPart("+491", SENT, "fine"), now=0) is not None
 
 
-def test_old_seen_entries_are_pruned() -> None:
-    r = Reassembler(timeout=60, keep_seen=100)
-    single = IncomingPart("+4915100", SENT, "again")
-    assert r.add(single, now=0) is not None
-    r.add(IncomingPart("+4915100", SENT, "other"), now=200)  # prunes the first
-    assert r.add(single, now=201) is not None
+def test_a_part_still_stored_is_never_forgotten_however_old() -> None:
+    r = Reassembler(timeout=60)
+    kept = IncomingPart("+4915100", SENT, "OPEN GATE")
+    assert given(r, kept, now=0) is not None
+    week = 7 * 86400
+    gone = IncomingPart("+4915100", SENT, "deleted since")
+    assert given(r, gone, now=2 * week) is not None  # a new message, weeks later
+    assert given(r, kept, now=2 * week + 1) is None  # read again: still seen
+    r.keep_only({kept.seen_key()})  # a full read found only the kept one
+    assert given(r, kept, now=3 * week) is None
+    assert given(r, gone, now=3 * week) is not None  # gone from storage: forgotten
+
+
+def test_a_message_not_yet_published_is_given_out_again_after_a_crash(tmp_path: Path) -> None:
+    """At least once: a crash between joining and publishing repeats, never loses."""
+    path = tmp_path / "parts.json"
+    first = Reassembler(timeout=300, path=path)
+    assert first.add(part(1, "a", total=2), now=0) is None
+    assert first.add(part(2, "b", total=2), now=1) is not None  # crash: never published
+    second = Reassembler(timeout=300, path=path)
+    assert second.waiting == 1  # part 1 still waits on disk
+    msg = given(second, part(2, "b", total=2), now=2)  # part 2 read again from storage
+    assert msg is not None and msg.text == "ab"
+    third = Reassembler(timeout=300, path=path)
+    assert third.waiting == 0
+    assert third.add(part(1, "a", total=2), now=3) is None
+    assert third.add(part(2, "b", total=2), now=3) is None

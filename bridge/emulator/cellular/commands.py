@@ -193,6 +193,11 @@ class CellularCommands:
         if self.net.settings.cmgf != 0:
             cms_error(host, OPERATION_NOT_ALLOWED)
             return
+        with self.net.lock:
+            failure, self.net.read_failure = self.net.read_failure, None
+        if failure is not None:
+            cms_error(host, failure)
+            return
         with self.net.storage.lock:
             memory = self.net.storage.read_memory()
             message = memory.slots.get(args[0])

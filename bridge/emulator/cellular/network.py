@@ -89,6 +89,7 @@ class CellularNetwork:
         self.call: Call | None = None
         # faults
         self.send_failure: int | None = None  # the next AT+CMGS fails with this +CMS code
+        self.read_failure: int | None = None  # the next AT+CMGR fails with this +CMS code
         self.drop_reports = False  # delivery reports never come
         self.ussd_silent = False  # the network never answers USSD
         self.sim_busy = False  # SMS commands answer +CMS ERROR: 314 until `sim_ready`
