@@ -1,6 +1,6 @@
 """Incoming SMS and delivery reports of one modem, published as events.
 
-The URC listeners (`+CMTI`, `+CDSI`, `+CDS`, on the reader thread) and the modem coming
+The URC listeners (`+CMTI`, `+CDSI`, `+CDS`, on the thread that reads the port) and the modem coming
 online (the supervisor thread) only note what is to be read; one internal job on the
 modem's worker reads it, joins the parts (state in `state_dir`, so a restart between two
 parts loses nothing and a part read twice is published once), publishes and, with

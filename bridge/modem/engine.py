@@ -1,19 +1,25 @@
 """The engine: one conversation with the module over one open port.
 
-One command at a time; a reader thread feeds the sans-IO receiver and routes what
-it decodes: the pending exchange's lines to it, length-framed blocks to its sink,
-every URC to the listeners in arrival order. A late answer to a timed-out command
-is recognised and dropped before the next command is sent.
+One command at a time. Whoever reads the port feeds the sans-IO receiver and routes
+what it decodes: the pending exchange's lines to it, length-framed blocks to its sink,
+every URC to the listeners in arrival order. While a command runs, its caller reads
+the port itself, as a plain synchronous loop would: the module's answer wakes the
+thread that waits for it, with no hand-off between threads. Between commands a
+reader thread does the reading, so URCs are seen at once. A late answer to a
+timed-out command is recognised and dropped before the next command is sent.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import select
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 from bridge.at import (
@@ -30,11 +36,17 @@ from bridge.at import (
 )
 from bridge.modem.errors import OFFLINE, REBOOTED, TIMEOUT, ModemError
 from bridge.modem.exchange import Exchange, Reply, Verdict
-from bridge.modem.transport import SerialTransport, TransportError
+from bridge.modem.transport import Port, TransportError
 
 log = logging.getLogger("bridge.modem")
 
 REBOOT_URCS = frozenset({"START", "RDY"})
+LOOK_UP = 0.2  # seconds a silent wait lasts before it looks up (a stalled block, a detach)
+# How long the reader thread, stepped aside for a command, waits before it looks again.
+# Commands back to back then cost no thread wake-up each; a URC between two of them
+# waits this long at most (or is read by the next command). A command still running
+# after it is a long one: its end wakes the reader at once.
+STEP_ASIDE = 0.005
 RESYNC_QUIET = 0.15  # seconds without a byte before a resync counts as done
 BLOCK_STALL = 1.0  # a 1 KiB block takes 90 ms at 115200 baud; silence this long inside one
 # means it will never be finished
@@ -48,6 +60,43 @@ def _completing(follow: Callable[[str], Verdict], lines: list[str]) -> str | Non
     return next((line for line in lines if follow(line) is Verdict.DONE), None)
 
 
+class _Wakeup:
+    """A self-pipe: how one thread breaks another out of its poll of the port."""
+
+    def __init__(self) -> None:
+        self.fd, self._write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        weakref.finalize(self, _close_all, (self.fd, self._write_fd))
+
+    def set(self) -> None:
+        with suppress(BlockingIOError):  # full: set already
+            os.write(self._write_fd, b"!")
+
+    def clear(self) -> None:
+        with suppress(BlockingIOError):
+            os.read(self.fd, 4096)
+
+
+def _close_all(fds: tuple[int, ...]) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
+def _has_input(port: Port) -> bool:
+    """Asked again after a read found nothing where poll had said there was input:
+    input another read took is gone now; a device that is gone still says so."""
+    again = select.poll()
+    again.register(port.fileno(), select.POLLIN)
+    return bool(again.poll(0))
+
+
+def _watch(port: Port, wakeup: _Wakeup) -> select.poll:
+    """A poll of the port's input and of `wakeup`."""
+    watch = select.poll()
+    watch.register(port.fileno(), select.POLLIN)
+    watch.register(wakeup.fd, select.POLLIN)
+    return watch
+
+
 @dataclass(frozen=True)
 class _Abort:
     """Fail the exchange in flight; a cancel (not `urgent`) lets a data phase end first."""
@@ -59,8 +108,10 @@ class _Abort:
 class _Pending:
     """The exchange in flight and what the reader hands it."""
 
-    def __init__(self, exchange: Exchange) -> None:
+    def __init__(self, exchange: Exchange, port: Port, watch: select.poll) -> None:
         self.exchange = exchange
+        self.port = port
+        self.watch = watch  # the caller's: the port and the engine's `_kick_caller`
         self.events: queue.SimpleQueue[Event | _Abort] = queue.SimpleQueue()
         self.activity = time.monotonic()
         self.sink_error: BaseException | None = None
@@ -110,9 +161,19 @@ class Engine:
         self._on_lost = on_lost
         self._on_reboot = on_reboot
         self._run_lock = threading.Lock()  # one command at a time
-        self._rx_lock = threading.Lock()  # receiver, pending slot and listeners
+        # receiver, pending slot, listeners, and who reads the port; the reader thread
+        # waits on `_released` while a command's caller reads it (`_claimed`)
+        self._rx_lock = threading.RLock()
+        self._released = threading.Condition(self._rx_lock)
+        self._claimed = False
+        self._claims = 0  # commands so far: the reader tells a long one from the next
+        self._reader_waits = False  # the reader waits on `_released` for a long command
+        self._reader_polls = False  # the reader is in its poll: a command kicks it out
+        self._kick_reader = _Wakeup()  # out of its poll: a command starts, or a detach
+        self._kick_caller = _Wakeup()  # out of its poll: an abort for the exchange
         self._receiver = Receiver()
-        self._transport: SerialTransport | None = None
+        self._transport: Port | None = None
+        self._watch: select.poll | None = None
         self._reader: threading.Thread | None = None
         self._pending: _Pending | None = None
         self._listeners: list[tuple[str | None, UrcListener]] = []
@@ -129,15 +190,16 @@ class Engine:
     def attached(self) -> bool:
         return self._transport is not None
 
-    def attach(self, transport: SerialTransport) -> None:
+    def attach(self, transport: Port) -> None:
         """Start talking over `transport` (a freshly opened port)."""
         with self._rx_lock:
             self._receiver = Receiver()
             self._transport = transport
+            self._watch = _watch(transport, self._kick_caller)
             self._stale = False
         self._reader = threading.Thread(
             target=self._read_loop,
-            args=(transport,),
+            args=(transport, _watch(transport, self._kick_reader)),
             name=f"modem-{self.name}-reader",
             daemon=True,
         )
@@ -147,10 +209,12 @@ class Engine:
         """Close the port; whatever was in flight fails with `modem_offline`."""
         with self._rx_lock:
             transport, self._transport = self._transport, None
+            self._released.notify_all()  # stop waiting: the port is gone
         if transport is None:
             return
-        transport.close()
+        self._kick_reader.set()
         self._fail_all(ModemError(OFFLINE, f"modem port closed: {reason}"))
+        transport.close()
         reader = self._reader
         if reader is not None and reader is not threading.current_thread():
             reader.join(timeout=2)
@@ -158,7 +222,7 @@ class Engine:
     # -- URCs -------------------------------------------------------------------
 
     def add_urc_listener(self, listener: UrcListener, prefix: str | None = None) -> None:
-        """Call `listener` (on the reader thread: it must only enqueue) for every URC,
+        """Call `listener` (on whichever thread reads the port: it must only enqueue) for every URC,
         or those whose name is `prefix`."""
         with self._rx_lock:
             self._listeners.append((prefix, listener))
@@ -210,6 +274,7 @@ class Engine:
         with self._rx_lock:
             if self._pending is not None:
                 self._pending.events.put(abort)
+                self._kick_caller.set()
 
     def fail_waiters(self, error: ModemError) -> None:
         """End every URC wait (shutdown): a send waiting for `+SMTP:` stops waiting."""
@@ -218,14 +283,20 @@ class Engine:
                 waiter.fail(error)
 
     def _exchange(self, exchange: Exchange) -> Reply:
-        pending = _Pending(exchange)
         prompt = exchange.send_on if exchange.send_on in (">", ">>") else None
         command = exchange.command.decode("ascii", "replace").strip()
         with self._rx_lock:
+            if self._transport is None or self._watch is None:
+                raise ModemError(OFFLINE, "modem is not connected")
+            pending = _Pending(exchange, self._transport, self._watch)
             self._pending = pending
+            self._claimed = True
+            self._claims += 1
             self._receiver.expect(Expectation(command, exchange.info, prompt))
         try:
             self._write(exchange.command)
+            if self._reader_polls:  # out of the way while the module thinks
+                self._kick_reader.set()
             reply = self._await(pending)
         except ModemError as exc:
             if exc.code == TIMEOUT:
@@ -235,6 +306,9 @@ class Engine:
             with self._rx_lock:
                 self._pending = None
                 self._receiver.idle()
+                self._claimed = False
+                if self._reader_waits:
+                    self._released.notify_all()
             self._count_leftovers(pending)
         return reply
 
@@ -309,8 +383,9 @@ class Engine:
                     TIMEOUT, f"{exchange.label()}: no answer within {exchange.timeout:g}s"
                 )
             try:
-                item = pending.events.get(timeout=wait)
+                item = pending.events.get_nowait()
             except queue.Empty:
+                self._read_for(pending, min(wait, LOOK_UP))
                 continue
             if isinstance(item, _Abort):
                 if item.urgent or not pending.data_phase:
@@ -319,10 +394,25 @@ class Engine:
                 continue
             return item
 
+    def _read_for(self, pending: _Pending, timeout: float) -> None:
+        """The caller's read: wait up to `timeout` s for the module (or an abort) and
+        route what it said."""
+        ready = pending.watch.poll(timeout * 1000)
+        if not ready:
+            if time.monotonic() - self._last_byte > BLOCK_STALL:
+                self._abandon_stalled_block()
+            return
+        for fd, mask in ready:
+            if fd == self._kick_caller.fd:
+                self._kick_caller.clear()
+            else:
+                self._take(pending.port, mask, by_reader=False)
+
     def _send_payload(self, pending: _Pending) -> None:
         for chunk in pending.exchange.payload or ():
             self._write(chunk)
             pending.activity = time.monotonic()
+            self._take(pending.port, 0, by_reader=False)  # what the module said meanwhile
 
     def _write(self, data: bytes) -> None:
         transport = self._transport
@@ -376,20 +466,61 @@ class Engine:
             time.sleep(quiet - silent_for)
         return False
 
-    # -- the reader thread ----------------------------------------------------------
+    # -- reading the port ----------------------------------------------------------
 
-    def _read_loop(self, transport: SerialTransport) -> None:
+    def _read_loop(self, transport: Port, watch: select.poll) -> None:
+        """Reads between commands; steps aside while a command's caller reads."""
         while self._transport is transport:
-            try:
-                data = transport.read()
-            except TransportError as exc:
-                self._lost(transport, str(exc))
+            self._step_aside(transport)
+            self._reader_polls = True
+            ready = watch.poll(LOOK_UP * 1000)
+            self._reader_polls = False
+            if not ready and time.monotonic() - self._last_byte > BLOCK_STALL:
+                self._abandon_stalled_block()
+            for fd, mask in ready:
+                if fd == self._kick_reader.fd:
+                    self._kick_reader.clear()
+                else:
+                    self._take(transport, mask, by_reader=True)
+
+    def _step_aside(self, transport: Port) -> None:
+        """Wait while commands run (their callers read): STEP_ASIDE at a time while
+        they come one after another, then for the end of one that lasts."""
+        with self._rx_lock:
+            seen = -1
+            while self._claimed and self._transport is transport:
+                long = seen == self._claims
+                seen = self._claims
+                self._reader_waits = long
+                self._released.wait(LOOK_UP if long else STEP_ASIDE)
+            self._reader_waits = False
+
+    def _take(self, transport: Port, mask: int, *, by_reader: bool) -> None:
+        """Read what is waiting and route it, under the lock that orders the bytes;
+        the reader thread leaves it to the caller of a command in flight. `mask` is
+        what poll said of the port: a hang-up with nothing to read is a lost port."""
+        failure: str | None = None
+        reboot = False
+        with self._rx_lock:
+            if self._transport is not transport or (by_reader and self._claimed):
                 return
+            try:
+                data = transport.read_now()
+                if not data and mask and _has_input(transport):
+                    data = transport.read_now()
+                    if not data:  # pyserial's test for a device that is gone
+                        failure = "the port reports input but gives none (unplugged?)"
+            except TransportError as exc:
+                failure, data = str(exc), b""
             if data:
                 self._last_byte = time.monotonic()
-                self._dispatch(data)
-            elif time.monotonic() - self._last_byte > BLOCK_STALL:
-                self._abandon_stalled_block()
+                reboot = self._route(data)
+        if failure is not None:
+            self._lost(transport, failure)
+        elif reboot:
+            self._fail_all(ModemError(REBOOTED, "the module rebooted"))
+            if self._on_reboot is not None:
+                self._on_reboot()
 
     def _abandon_stalled_block(self) -> None:
         """Bytes of a block arrive back to back; a block silent for BLOCK_STALL seconds
@@ -408,36 +539,33 @@ class Engine:
         else:
             self._fail_all(ModemError(TIMEOUT, "the module stopped in the middle of a data block"))
 
-    def _dispatch(self, data: bytes) -> None:
+    def _route(self, data: bytes) -> bool:
+        """Feed `data` to the receiver and route what it decodes (the lock is held);
+        True when the module rebooted unexpectedly."""
         reboot = False
-        with self._rx_lock:
-            events = self._receiver.feed(data)
-            pending = self._pending
-            if pending is not None:
-                pending.activity = self._last_byte
-            for event in events:
-                if isinstance(event, DataBlock):
-                    self._to_sink(pending, event)
-                elif isinstance(event, Urc):
-                    if event.text in REBOOT_URCS and not self.expecting_reboot:
-                        reboot = True
-                    self._to_listeners(event)
-                    if pending is not None:
-                        pending.events.put(event)
-                elif isinstance(event, Echo):
-                    continue
-                elif isinstance(event, ProtocolError):
-                    self.protocol_errors += 1
-                    log.warning("modem %s: %s", self.name, event.reason)
-                elif pending is not None:
+        pending = self._pending
+        if pending is not None:
+            pending.activity = self._last_byte
+        for event in self._receiver.feed(data):
+            if isinstance(event, DataBlock):
+                self._to_sink(pending, event)
+            elif isinstance(event, Urc):
+                if event.text in REBOOT_URCS and not self.expecting_reboot:
+                    reboot = True
+                self._to_listeners(event)
+                if pending is not None:
                     pending.events.put(event)
-                elif isinstance(event, FinalResult):
-                    self.stale_results += 1
-                    log.info("modem %s: dropped a late result %s", self.name, event)
-        if reboot:
-            self._fail_all(ModemError(REBOOTED, "the module rebooted"))
-            if self._on_reboot is not None:
-                self._on_reboot()
+            elif isinstance(event, Echo):
+                continue
+            elif isinstance(event, ProtocolError):
+                self.protocol_errors += 1
+                log.warning("modem %s: %s", self.name, event.reason)
+            elif pending is not None:
+                pending.events.put(event)
+            elif isinstance(event, FinalResult):
+                self.stale_results += 1
+                log.info("modem %s: dropped a late result %s", self.name, event)
+        return reboot
 
     def _to_sink(self, pending: _Pending | None, block: DataBlock) -> None:
         if pending is None or pending.exchange.on_data is None:
@@ -463,12 +591,14 @@ class Engine:
         self._abort(_Abort(error))
         self.fail_waiters(error)
 
-    def _lost(self, transport: SerialTransport, reason: str) -> None:
+    def _lost(self, transport: Port, reason: str) -> None:
         with self._rx_lock:
             if self._transport is not transport:
                 return  # already handled
             self._transport = None
-        transport.close()
+            self._released.notify_all()
+        self._kick_reader.set()
         self._fail_all(ModemError(OFFLINE, f"modem port lost: {reason}"))
+        transport.close()
         if self._on_lost is not None:
             self._on_lost(reason)

@@ -32,7 +32,7 @@ class Exchange:
     V1.23: plain `OK`): a line `follow` completes on that came before OK completes the
     exchange at OK, and silence of `settle` seconds after OK completes it without one.
     `on_data` receives the
-    length-framed blocks as they arrive, on the reader thread: it must be quick.
+    length-framed blocks as they arrive, on the thread that runs the exchange.
     """
 
     command: bytes

@@ -163,7 +163,7 @@ class Modem:
     def run(self, exchange: Exchange, wait_online: float = 0.0) -> Reply:
         """Run one exchange once the module is online, waiting up to `wait_online`
         seconds for that; ModemError(modem_offline) if it does not come."""
-        if not self.wait_online(wait_online):
+        if self._state.state is not ModemState.ONLINE and not self.wait_online(wait_online):
             state = self._state
             raise ModemError(
                 OFFLINE, f"modem {self.id} is {state.state.value}: {state.error or 'not ready'}"
@@ -200,7 +200,7 @@ class Modem:
             return self.sms_unready
 
     def _sms_done(self, urc: Urc) -> None:
-        """The reader thread: the SIM is ready for SMS now; the supervisor sets it up."""
+        """A URC listener: the SIM is ready for SMS now; the supervisor sets it up."""
         if self.sms_unready is not None:
             self._wake.set()
 

@@ -182,7 +182,8 @@ def download_to(
     field: str = "name",
 ) -> int:
     """Stream a module file into `sink` (AT+CFTRANTX -> DATA blocks -> `+CFTRANTX: 0` -> OK);
-    `sink` runs on the reader thread, once per block. The number of bytes received."""
+    `sink` runs on the thread that runs the exchange, once per block. Returns the bytes
+    received."""
     path = target if isinstance(target, ModulePath) else module_path(target, field)
     received = ReadCounter()
 

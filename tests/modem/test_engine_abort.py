@@ -26,7 +26,7 @@ class HandFedPort(ScriptedPort):
         super().__init__([])
 
     def feed(self, data: bytes) -> None:
-        self._answers.put(data)
+        self.say(data)
 
     def wait_written(self, data: bytes, timeout: float = 2.0) -> None:
         deadline = time.monotonic() + timeout
@@ -41,7 +41,7 @@ class HandFedPort(ScriptedPort):
 def port() -> Iterator[tuple[Engine, HandFedPort]]:
     fed = HandFedPort()
     engine = Engine("hand-fed")
-    engine.attach(fed)  # type: ignore[arg-type]
+    engine.attach(fed)
     yield engine, fed
     engine.detach("test over")
 
