@@ -4,10 +4,12 @@ so that a crash (power cut, `kill -9`) never leaves one unanswered or runs one t
 A SQLite database in `files.state_dir` (WAL, synchronous=NORMAL: a power cut may lose
 the last few commits, a process crash none). States: received -> running -> answered ->
 acknowledged (the broker has the response), or received -> forwarded (a pool job the broker
-has passed on to another bridge). One connection behind one lock; every
-method is a short write or read and never waits on anything else, so no serial I/O
-and no paho lock is ever held with it. The journal never raises into the bridge: a
-broken database is moved aside and replaced, a failing write is logged.
+has passed on to another bridge). `running` is written for requests with side effects
+only: one without is run again after a crash whether it had started or not. One
+connection behind one lock; every method is a short write or read and never waits on
+anything else, so no serial I/O and no paho lock is ever held with it. The journal
+never raises into the bridge: a broken database is moved aside and replaced, a failing
+write is logged.
 """
 
 from __future__ import annotations

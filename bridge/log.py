@@ -104,8 +104,9 @@ class Redactor:
     """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets = tuple(s for s in secrets if s)
         # Longest first, so that a secret containing another is replaced whole.
-        values = sorted({s for s in secrets if s}, key=len, reverse=True)
+        values = sorted(set(self.secrets), key=len, reverse=True)
         self._secrets = re.compile("|".join(map(re.escape, values))) if values else None
 
     def redact(self, obj: Any) -> Any:

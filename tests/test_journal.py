@@ -18,6 +18,7 @@ from bridge.journal import ACKNOWLEDGED, ANSWERED, RECEIVED, RUNNING, Journal
 from bridge.modem import Exchange
 from bridge.mqtt.router import Deliveries
 from bridge.services.base import Request, action, command_name, load_actions
+from bridge.services.control import RawAtRequest
 from bridge.services.ftp_models import FtpGetRequest
 from bridge.services.http_models import HttpRequestRequest
 from bridge.services.pop3 import Pop3GetRequest
@@ -194,7 +195,7 @@ def test_every_action_declares_its_side_effects_as_api_md_lists_them() -> None:
     constant = {k for k, a in actions.items() if isinstance(a.side_effects, bool)}
     free = {k for k in constant if actions[k].side_effects is False}
     assert free == SIDE_EFFECT_FREE
-    assert set(actions) - constant == {"http/request", "pop3/get"}
+    assert set(actions) - constant == {"http/request", "pop3/get", "modem/at"}
     for key, act in actions.items():
         if key not in SIDE_EFFECT_FREE and key not in ("modem/at", "modem/restart"):
             assert act.commits_on, f"{key} names no command that commits it"
@@ -206,6 +207,11 @@ def test_every_action_declares_its_side_effects_as_api_md_lists_them() -> None:
     assert get.has_side_effects(Pop3GetRequest(id=1)) is False
     assert get.has_side_effects(Pop3GetRequest(id=1, delete=True)) is True
     assert actions["ftp/get"].has_side_effects(FtpGetRequest(path="/a")) is False
+    raw = actions["modem/at"]
+    for command in ("AT", "at+csq?", "AT+CREG=?", " AT&V? "):  # a plain query changes nothing
+        assert raw.has_side_effects(RawAtRequest(command=command)) is False, command
+    for command in ("AT+CSQ", "ATD123;", "AT+CFUN=0", 'AT+CMGS="1?"', "AT+CSQ;+CREG?", "ATI"):
+        assert raw.has_side_effects(RawAtRequest(command=command)) is True, command
 
 
 def test_commits_on_names_whole_commands() -> None:

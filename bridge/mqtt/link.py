@@ -79,7 +79,7 @@ class MqttLink:
     ) -> None:
         """`on_published(mid)`: the broker acknowledged a QoS 1 publish (paho's thread)."""
         self.settings = settings
-        self.inbox: queue.Queue[Inbound] = queue.Queue()
+        self.inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
         self.connected = threading.Event()
         self._subscriptions = subscriptions
         self._on_connected = on_connected

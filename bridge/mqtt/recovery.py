@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from bridge.journal import RUNNING, Journal
+from bridge.journal import Journal
 from bridge.mqtt.link import Inbound
 from bridge.mqtt.router import Router
 from bridge.services.leftovers import LEAVE_CLEAN, LeaveCleanRequest
@@ -27,9 +27,10 @@ def recover(journal: Journal, router: Router, workers: dict[str, ModemWorker]) -
     unsent = journal.unsent()
     if unfinished:
         log.info("request journal: %d request(s) left unanswered by a crash", len(unfinished))
-        settle = any(entry.state == RUNNING for entry in unfinished)
+        # any of them may have started a transfer (a side-effect-free start is not
+        # journaled): let the module finish talking before the stops
         for worker in workers.values():
-            _leave_clean(worker, LeaveCleanRequest(settle=settle))
+            _leave_clean(worker, LeaveCleanRequest(settle=True))
     for entry in unfinished:
         message = Inbound(entry.topic, entry.payload, entry.response_topic, entry.correlation)
         try:

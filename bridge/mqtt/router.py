@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.journal import Entry, Journal
-from bridge.log import redact
+from bridge.log import Redactor
 from bridge.modem import Exchange
 from bridge.mqtt.envelope import (
     Parsed,
@@ -109,6 +109,7 @@ class Router:
         self.workers = workers
         self.request_limit = request_limit
         self._secrets = secrets
+        self._redactor: Redactor | None = None  # built at the first response: secrets are fixed
         self._other = other
         self.name = name
         self.pool = pool
@@ -163,7 +164,8 @@ class Router:
         if message.retain and self.topics.is_command(message.topic):
             self._retained(message)
             return True
-        if self._parse(message.topic) is None:
+        parsed = self._parse(message.topic)
+        if parsed is None:
             if self._other is not None:
                 self._other(message)
             self.rebalance()  # the message may be a capacity that shows a free modem
@@ -365,9 +367,17 @@ class Router:
             done,
             progress=reporter,
             label=f"{modem_id} {action.key}",
-            on_start=lambda: self.journal.running(entry),
+            on_start=self._start_noted(action, request, entry),
             on_send=self._side_effects_noted(action, request, entry),
         )
+
+    def _start_noted(self, action: Action, request: Request, entry: int) -> Callable[[], None]:
+        """The hook that journals the start of a job with side effects (whether it may
+        have happened can rest on it). Others are run again after a crash whether they
+        had started or not: their start costs no write."""
+        if not entry or not action.has_side_effects(request):
+            return lambda: None
+        return lambda: self.journal.running(entry)
 
     def _side_effects_noted(
         self, action: Action, request: Request, entry: int
@@ -404,7 +414,9 @@ class Router:
             self.deliveries.sent(info.mid, functools.partial(self.journal.delivered, entry))
 
     def _encode(self, payload: dict[str, Any]) -> bytes:
-        return json.dumps(redact(payload, self._secrets())).encode()
+        if self._redactor is None:  # secrets are fixed: made once
+            self._redactor = Redactor(self._secrets())
+        return json.dumps(self._redactor.redact(payload)).encode()
 
     def _send(self, topic: str, payload: dict[str, Any], correlation: bytes | None = None) -> None:
         self.link.publish(topic, self._encode(payload), qos=1, correlation_data=correlation)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from pydantic import Field
 
 from bridge.at import commands as at
-from bridge.log import redact
 from bridge.modem import Exchange
 from bridge.modem.events import EventType
 from bridge.services.base import Request, ServiceContext, action
@@ -19,7 +19,17 @@ class RawAtRequest(Request):
     timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
 
 
-@action("modem", "at", RawAtRequest, side_effects=True, commits_on=())
+# `AT`, and one read (`AT+CSQ?`) or test (`AT+CSQ=?`) command: it changes nothing
+QUERY = re.compile(r"AT(?:[+&$^#%*]?[A-Z][A-Z0-9]*(?:\?|=\?))?", re.IGNORECASE)
+
+
+def changes_something(request: RawAtRequest) -> bool:
+    """A raw AT command may do anything, unless it is a plain query: after a crash a
+    query is run again rather than answered `interrupted`, and its start is not journaled."""
+    return QUERY.fullmatch(request.command.strip()) is None
+
+
+@action("modem", "at", RawAtRequest, side_effects=changes_something, commits_on=())
 def modem_at(ctx: ServiceContext, request: RawAtRequest) -> dict[str, Any]:
     if not ctx.modem_settings.allow_raw_at:
         raise ServiceError(FORBIDDEN, "raw AT is off (allow_raw_at = false)")
@@ -28,7 +38,7 @@ def modem_at(ctx: ServiceContext, request: RawAtRequest) -> dict[str, Any]:
     final = reply.final
     result = final.kind.value + (f": {final.detail}" if final.detail else "")
     # read-backs such as AT+SMTPAUTH? carry passwords: the same redaction as the logs
-    lines: list[str] = redact(reply.lines, ctx.settings.secret_values())
+    lines: list[str] = ctx.settings.redactor.redact(reply.lines)
     return {"lines": lines, "result": result}
 
 
