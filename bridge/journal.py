@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from bridge.checkpoint import PASSIVE, Checkpointer
+
 log = logging.getLogger("bridge.journal")
 T = TypeVar("T")
 
@@ -88,6 +90,7 @@ class Journal:
         self._lock = threading.Lock()
         self._since_prune = 0
         self._broken = False
+        self._checkpointer = Checkpointer(path) if path is not None else None
 
     @classmethod
     def open(cls, state_dir: Path) -> Journal:
@@ -111,6 +114,8 @@ class Journal:
         return cls(_connect(Path(":memory:")), None)
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         with self._lock:
             self._db.close()
 
@@ -168,6 +173,7 @@ class Journal:
                         self._db.execute("UPDATE requests SET committed = 1 WHERE id = ?", (entry,))
                 finally:
                     self._db.execute("PRAGMA synchronous=NORMAL")
+                self._count_commit()
             except sqlite3.Error as exc:
                 self._failed(exc)
 
@@ -256,10 +262,17 @@ class Journal:
         with self._lock:
             try:
                 with self._db:
-                    return work(self._db)
+                    done = work(self._db)
+                self._count_commit()
+                return done
             except sqlite3.Error as exc:
                 self._failed(exc)
                 return failed
+
+    def _count_commit(self) -> None:
+        """The lock held: a checkpoint may be due (bridge/checkpoint.py)."""
+        if self._checkpointer is not None and self._checkpointer.committed():
+            self._db.execute(PASSIVE).fetchone()  # its thread cannot: here, as SQLite would
 
     def _update(self, sql: str, params: tuple[object, ...]) -> None:
         self._write(lambda db: db.execute(sql, params), None)
@@ -318,6 +331,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     try:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA wal_autocheckpoint=0")  # bridge/checkpoint.py does them
         verdict = db.execute("PRAGMA quick_check").fetchone()[0]
         if verdict != "ok":
             raise sqlite3.DatabaseError(f"quick_check: {verdict}")
