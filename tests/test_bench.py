@@ -25,8 +25,9 @@ def run_bench(script: str, *args: str) -> dict[str, Any]:
 
 
 def test_latency_bench_reports_both_brokers() -> None:
-    out = run_bench("latency.py", "--requests", "5")
+    out = run_bench("latency.py", "--requests", "5", "--rounds", "2")
     assert out["requests"] == 5
+    assert len(out["nodelay_broker"]["rounds"]) == 2
     for run, nodelay in (("nodelay_broker", True), ("default_broker", False)):
         figures = out[run]
         assert figures["broker_set_tcp_nodelay"] is nodelay
