@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bridge.at import cellular
@@ -20,9 +20,14 @@ IDENTITY_COMMANDS = ("+CGSN", "+CGMM", "+CGMR")  # IMEI, model, revision
 
 @dataclass(frozen=True)
 class Identity:
+    """The module as the last initialisation found it. `seen` keeps what services
+    learned of its firmware meanwhile (a reboot, perhaps into new firmware, starts
+    with a new Identity and learns again)."""
+
     imei: str
     model: str
     revision: str
+    seen: dict[str, bool] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
 def wait_until_answering(probe: Callable[[float], bool], within: float) -> None:

@@ -28,7 +28,9 @@ PUT_RESULTS = ("+CFTPSPUT:", "+CFTPSSPUT:")  # the seed's example spells it the 
 
 FTPS_CODES = ResultCodes.table("ftps")
 START_RESULT_WITHIN = 0.5  # s after START's OK for V2.02's `+CFTPSSTART: 0` (it is local,
-# so prompt); V1.23 says nothing more, and each request waits this once on it
+# so prompt); V1.23 says nothing more, so the first session on a module waits this once
+# to learn which firmware it is (Identity.seen) and later ones wait only for what comes
+AFTER_OK = "ftps_result_after_ok"
 END_RESULT_WITHIN = common.SETTING_TIMEOUT  # the same for ABORT, LOGOUT, STOP on V2.02
 
 
@@ -68,11 +70,21 @@ class FtpsFiles(common.RemoteFiles):
             name="AT+CFTPSTYPE",
         )
         # a stack still held (a request that could not stop it) is stopped, then retried
-        stop = result_after_ok(_command("+CFTPSSTOP"), START_RESULT_WITHIN)
+        within = None if self._seen.get(AFTER_OK) is False else START_RESULT_WITHIN
+        stop = _command("+CFTPSSTOP")
         self._start = Step(
-            _command("+CFTPSSTART"), result="0", recover=stop, result_within=START_RESULT_WITHIN
+            _command("+CFTPSSTART"),
+            result="0",
+            recover=stop if within is None else result_after_ok(stop, within),
+            result_within=within,
         )
         self._login, self._kind = login, kind_exchange
+
+    @property
+    def _seen(self) -> dict[str, bool]:
+        """What this module's firmware was seen to do (nothing known: a fresh dict)."""
+        identity = self.ctx.identity
+        return identity.seen if identity is not None else {}
 
     @contextlib.contextmanager
     def session(self) -> Iterator[None]:
@@ -80,7 +92,10 @@ class FtpsFiles(common.RemoteFiles):
         was cancelled, AT+CFTPSABORT (V2.02), which ends a running transfer and both."""
         started = run_script(self.ctx.run, [self._start], self.results.step_error)[0]
         # V2.02 reports START's result after its OK, and so those of LOGIN, LOGOUT, STOP
-        within = common.OPERATION_SILENCE if self._start.said(started) is not None else None
+        reports = self._start.said(started) is not None
+        if self._start.result_within is not None:
+            self._seen[AFTER_OK] = reports
+        within = common.OPERATION_SILENCE if reports else None
         aborted = False
         try:
             login = Step(self._login, result="0", result_within=within)

@@ -4,6 +4,7 @@ module under the real engine: no broker, no pty, well under a second each."""
 from __future__ import annotations
 
 import hashlib
+import time
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from bridge.modem.initialise import Identity, initialise, setup_sms
 from bridge.services.base import load_actions
 from bridge.services.errors import ServiceError
 from bridge.services.ftp_models import FtpGetRequest, FtpPathRequest
+from bridge.services.ftps import AFTER_OK, START_RESULT_WITHIN
 from bridge.services.http_models import HttpRequestRequest
 from bridge.services.pop3 import Pop3ListRequest
 from bridge.services.smtp_models import SmtpSendRequest
@@ -211,6 +213,32 @@ def test_ftps_list_in_a_session_that_always_ends(tmp_path: Path) -> None:
         result = _run(transcript, "ftps/list", FtpPathRequest.model_validate(request))
         names = [entry["name"] for entry in result["entries"]]
         assert names == ["19800106_000128.jpg"]  # not the folder's own . and ..
+
+
+def test_ftps_waits_for_a_result_after_start_only_until_it_knows_the_firmware(
+    tmp_path: Path,
+) -> None:
+    """V1.23 says plain OK to START, V2.02 OK and then `+CFTPSSTART: 0`: the first
+    session waits START_RESULT_WITHIN to tell, later ones know (no timer a request
+    must wait out). Two such waits would take 1 s; the bound only they can break."""
+    session = [
+        (command("AT+CFTPSSTART"), OK),
+        (FTPS_LOGIN, OK),
+        (command("AT+CFTPSTYPE=I"), OK),
+        (command('AT+CFTPSLIST="/testd"'), OK + wire("+CFTPSLIST: 0")),
+        *FTPS_CLOSE,
+    ]
+    request = FtpPathRequest.model_validate(
+        {**FTPS_ACCOUNT, "password": "mypassword", "path": "/testd"}
+    )
+    with _play(tmp_path, session * 3) as transcript:
+        started = time.monotonic()
+        for _ in range(3):
+            assert load_actions()["ftps/list"].run(transcript.ctx, request) == {"entries": []}
+        assert time.monotonic() - started < 2 * START_RESULT_WITHIN
+        transcript.assert_played()
+        identity = transcript.modem.identity
+        assert identity is not None and identity.seen == {AFTER_OK: False}
 
 
 def test_ftps_refused_login_still_stops_the_stack(tmp_path: Path) -> None:
