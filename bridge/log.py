@@ -6,6 +6,7 @@ such as MQTT payloads.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -43,6 +44,8 @@ _QUOTED_ARG = re.compile(
 )
 _BARE_ARG = re.compile(r"(?P<open>\s*)(?P<value>\S+)")
 
+_PLAIN = (bool, int, float)  # nothing to redact in them
+
 # Fields the pipeline itself adds; a short password must not garble them.
 _META_KEYS = frozenset({"timestamp", "level", "logger"})
 
@@ -57,8 +60,12 @@ _LEVELS = {
 
 def is_secret_key(key: object) -> bool:
     """Whether a field of this name holds a credential (password, token, *_password, …)."""
-    if not isinstance(key, str):
-        return False
+    return isinstance(key, str) and _is_secret_name(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_secret_name(key: str) -> bool:
+    """Field names repeat (every response has the same few): each is judged once."""
     name = key.lower().replace("-", "_")
     return name in _SECRET_KEYS or name.endswith(_SECRET_KEY_SUFFIXES)
 
@@ -111,7 +118,7 @@ class Redactor:
 
     def redact(self, obj: Any) -> Any:
         """A redacted copy of obj (the input is never changed)."""
-        if obj is None or isinstance(obj, bool | int | float):
+        if obj is None or isinstance(obj, _PLAIN):
             return obj
         if isinstance(obj, str):
             return self._redact_text(obj)
@@ -135,6 +142,8 @@ class Redactor:
     def _redact_text(self, text: str) -> str:
         if self._secrets is not None:
             text = self._secrets.sub(REDACTED, text)
+        if "+" not in text:  # no AT command line in it (the common case, and quick)
+            return text
         return _AT_LINE.sub(_redact_at_line, text)
 
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:

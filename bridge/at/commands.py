@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 _NAME = re.compile(r"\+?[A-Z][A-Z0-9]*|[A-Z&][0-9]?")
 _FORBIDDEN_BYTES = re.compile(r'["\x00-\x1f\x7f]')
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_QUOTED = re.compile(r'"[^"]*"')
 
 
 class ParameterError(ValueError):
@@ -119,10 +121,10 @@ def raw_command(line: str, *, field: str = "command") -> bytes:
     text = line.strip(" ")  # only spaces: a trailing CR or LF is an injection
     if not text.upper().startswith("AT"):
         raise ParameterError(field, "not_one_command", "must start with AT")
-    if not text.isascii() or re.search(r"[\x00-\x1f\x7f]", text):
+    if not text.isascii() or _CONTROL.search(text):
         raise ParameterError(field, "forbidden_character", "must be printable ASCII")
     if len(text) > 556:  # the module's command line buffer
         raise ParameterError(field, "too_long", "longer than 556 characters")
-    if ";" in re.sub(r'"[^"]*"', "", text) or text.count('"') % 2:
+    if text.count('"') % 2 or ";" in _QUOTED.sub("", text):
         raise ParameterError(field, "not_one_command", "must be one command")
     return (text + "\r").encode("ascii")
