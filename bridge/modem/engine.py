@@ -382,11 +382,10 @@ class Engine:
                 raise ModemError(
                     TIMEOUT, f"{exchange.label()}: no answer within {exchange.timeout:g}s"
                 )
-            try:
-                item = pending.events.get_nowait()
-            except queue.Empty:
+            if pending.events.empty():
                 self._read_for(pending, min(wait, LOOK_UP))
                 continue
+            item = pending.events.get_nowait()
             if isinstance(item, _Abort):
                 if item.urgent or not pending.data_phase:
                     raise item.error
