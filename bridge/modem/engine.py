@@ -472,7 +472,9 @@ class Engine:
         while self._transport is transport:
             self._step_aside(transport)
             self._reader_polls = True
-            ready = watch.poll(LOOK_UP * 1000)
+            # idle, it sleeps until the module speaks (or a command or a detach kicks
+            # it); inside a block it looks up now and then, for one cut short
+            ready = watch.poll(LOOK_UP * 1000 if self._receiver.in_block else None)
             self._reader_polls = False
             if not ready and time.monotonic() - self._last_byte > BLOCK_STALL:
                 self._abandon_stalled_block()

@@ -13,8 +13,9 @@ import pytest
 import bridge.modem.engine as engine_module
 from bridge.at import DataBlock
 from bridge.modem.engine import STEP_ASIDE, Engine
-from bridge.modem.exchange import Exchange
-from tests.modem.test_engine_abort import HandFedPort, _in_thread
+from bridge.modem.errors import ModemError
+from bridge.modem.exchange import Exchange, Reply
+from tests.modem.test_engine_abort import HandFedPort
 
 
 @pytest.fixture
@@ -24,6 +25,25 @@ def port() -> Iterator[tuple[Engine, HandFedPort]]:
     engine.attach(fed)
     yield engine, fed
     engine.detach("test over")
+
+
+def _in_thread(engine: Engine, exchange: Exchange) -> queue.SimpleQueue[Reply | ModemError]:
+    """Run `exchange` on a thread named "caller"; its reply (or error) comes out."""
+    out: queue.SimpleQueue[Reply | ModemError] = queue.SimpleQueue()
+
+    def run() -> None:
+        try:
+            out.put(engine.run(exchange))
+        except ModemError as exc:
+            out.put(exc)
+
+    threading.Thread(target=run, name="caller", daemon=True).start()
+    return out
+
+
+def _ok(result: queue.SimpleQueue[Reply | ModemError]) -> None:
+    reply = result.get(timeout=5)
+    assert isinstance(reply, Reply) and reply.final.ok, reply
 
 
 def _urcs(engine: Engine) -> queue.SimpleQueue[tuple[str, str]]:
@@ -43,21 +63,23 @@ def test_the_caller_reads_its_answer_and_the_urcs_that_come_with_it(
         readers.append(threading.current_thread().name)
 
     exchange = Exchange(b'AT+CFTRANTX="c:/a"\r', info=("+CFTRANTX",), on_data=sink)
+    result = _in_thread(engine, exchange)
+    fed.wait_written(b'AT+CFTRANTX="c:/a"\r')  # the module answers what it was asked
     fed.say(b'\r\n+CFTRANTX: DATA,4\r\nabcd\r\n+CMTI: "SM",1\r\n\r\nOK\r\n')
-    reply = engine.run(exchange)  # the answer is waiting: this thread reads it
-    assert reply.final.ok
-    me = threading.current_thread().name
-    assert readers == [me]
-    assert urcs.get(timeout=2) == ('+CMTI: "SM",1', me)
+    _ok(result)
+    assert readers == ["caller"]
+    assert urcs.get(timeout=2) == ('+CMTI: "SM",1', "caller")
 
 
 def test_between_commands_the_reader_thread_reads(port: tuple[Engine, HandFedPort]) -> None:
     engine, fed = port
     urcs = _urcs(engine)
-    assert engine.run(_at(fed)).final.ok
+    result = _in_thread(engine, Exchange(b"AT\r"))
+    fed.wait_written(b"AT\r")
+    fed.say(b"\r\nOK\r\n")
+    _ok(result)
     fed.say(b'\r\n+CMTI: "SM",2\r\n')
-    text, thread = urcs.get(timeout=2)
-    assert text == '+CMTI: "SM",2' and thread == "modem-reading-reader"
+    assert urcs.get(timeout=2) == ('+CMTI: "SM",2', "modem-reading-reader")
 
 
 def test_a_urc_right_after_a_long_command_is_read_at_once(
@@ -70,18 +92,13 @@ def test_a_urc_right_after_a_long_command_is_read_at_once(
     engine = Engine("reading")
     engine.attach(fed)
     urcs = _urcs(engine)
-    result = _in_thread(engine, Exchange(b"AT+SLOW\r", timeout=5.0))
-    fed.wait_written(b"AT+SLOW\r")
-    threading.Event().wait(STEP_ASIDE * 20)  # the command lasts: the reader waits for its end
-    fed.say(b"\r\nOK\r\n")
-    assert result.get(timeout=2).final.ok  # type: ignore[union-attr]
-    fed.say(b'\r\n+CMTI: "SM",3\r\n')
     try:
+        result = _in_thread(engine, Exchange(b"AT+SLOW\r", timeout=5.0))
+        fed.wait_written(b"AT+SLOW\r")
+        threading.Event().wait(STEP_ASIDE * 20)  # the command lasts: the reader waits for its end
+        fed.say(b"\r\nOK\r\n")
+        _ok(result)
+        fed.say(b'\r\n+CMTI: "SM",3\r\n')
         assert urcs.get(timeout=5)[0] == '+CMTI: "SM",3'
     finally:
         engine.detach("test over")
-
-
-def _at(fed: HandFedPort) -> Exchange:
-    fed.say(b"\r\nOK\r\n")
-    return Exchange(b"AT\r")
