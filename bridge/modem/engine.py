@@ -106,7 +106,7 @@ class _Abort:
 
 
 class _Pending:
-    """The exchange in flight and what the reader hands it."""
+    """The exchange in flight and what was read for it."""
 
     def __init__(self, exchange: Exchange, port: Port, watch: select.poll) -> None:
         self.exchange = exchange
