@@ -7,6 +7,9 @@ Run against a broker with `set_tcp_nodelay true` (`--rounds` times, the median r
 reported) and once against mosquitto's default (Nagle on); prints one JSON object. The
 bridge's overhead is the request's p50 minus the raw AT p50 minus the echo p50 (p99
 likewise, against the baselines' p50s, so the whole tail counts against the bridge).
+Beside them, the floor: bench/relay.py in the bridge's place, the least a bridge on paho
+could do (the AT round trip in paho's callback, one thread, no journal), measured the
+same way: what the broker's second hop and paho cost before the bridge does anything.
 Targets (issue 9):
 overhead p50 < 1 ms and p99 < 3 ms with a no-delay broker; with the default broker
 one 40 ms delayed ACK at most, never two (extra p50 < 60 ms); start to online < 1 s.
@@ -159,8 +162,9 @@ def measure(
             client.subscribe(f"{BASE}/modem/response/modem/at")
             config = bridge_config(Path(tmp), broker, emulator.link)
             log = Path(tmp) / "bridge.log"
+            floor = broker if nodelay else None
             runs = [
-                one_round(emulator, client, config, log, n, nodelay, spaced) for _ in range(rounds)
+                one_round(emulator, client, config, log, n, spaced, floor) for _ in range(rounds)
             ]
         finally:
             client.close()
@@ -183,9 +187,10 @@ def one_round(
     config: Path,
     log: Path,
     n: int,
-    nodelay: bool,
     spaced: bool,
+    floor: Mosquitto | None,
 ) -> dict[str, Any]:
+    """`floor`: the no-delay broker, to measure bench/relay.py on as well."""
     with RawAt(emulator.link) as raw:
         raw_times = [raw.round_trip() for _ in range(n)]
     echo_times = [] if spaced else [client.echo() for _ in range(n)]
@@ -201,9 +206,42 @@ def one_round(
         cpu = cpu_seconds(proc.pid) - cpu
     finally:
         stop_bridge(proc)
+    nodelay = floor is not None
     out = summarise(raw_times, echo_times, request_times, start_to_online, nodelay)
     out["bridge_cpu_ms_per_request"] = round(cpu / n * 1000, 3)
+    if floor is not None:
+        relayed = percentiles(relay_round(emulator, client, floor, n))
+        baseline = out["raw_at"]["p50_ms"] + out["broker_echo"]["p50_ms"]
+        out["floor"] = {
+            "what": "bench/relay.py: AT in paho's callback, one thread, no journal",
+            "modem_at_request": relayed,
+            "overhead_p50_ms": round(relayed["p50_ms"] - baseline, 3),
+            "overhead_p99_ms": round(relayed["p99_ms"] - baseline, 3),
+        }
     return out
+
+
+def relay_round(
+    emulator: EmulatorProcess, client: BenchClient, broker: Mosquitto, n: int
+) -> list[float]:
+    """N requests to the floor (bench/relay.py) in place of the bridge."""
+    relay = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("relay.py")),
+            broker.host,
+            str(broker.port),
+            str(emulator.link),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        client.next(f"{BASE}/bridge/state", _online, 30)
+        client.request_at(-1)
+        return [client.request_at(i) for i in range(n)]
+    finally:
+        end_process(relay, grace=10)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -3,13 +3,13 @@ so that a crash (power cut, `kill -9`) never leaves one unanswered or runs one t
 
 A SQLite database in `files.state_dir` (WAL, synchronous=NORMAL: a power cut may lose
 the last few commits, a process crash none). States: received -> running -> answered ->
-acknowledged (the broker has the response), or received -> forwarded (a pool job the broker
-has passed on to another bridge). `running` is written for requests with side effects
-only: one without is run again after a crash whether it had started or not. One
-connection behind one lock; every method is a short write or read and never waits on
-anything else, so no serial I/O and no paho lock is ever held with it. The journal
-never raises into the bridge: a broken database is moved aside and replaced, a failing
-write is logged.
+acknowledged (the broker has the response; written with the next write), or received ->
+forwarded (a pool job the broker has passed on to another bridge). `running` is written
+for requests with side effects only: one without is run again after a crash whether it
+had started or not. One connection behind one lock; every method is a short write or
+read and never waits on anything else, so no serial I/O and no paho lock is ever held
+with it. The journal never raises into the bridge: a broken database is moved aside and
+replaced, a failing write is logged.
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ class Journal:
         self._db = connection
         self._lock = threading.Lock()
         self._since_prune = 0
+        self._acked: list[int] = []  # delivered, not yet written (see `delivered`)
         self._broken = False
         self._checkpointer = Checkpointer(path) if path is not None else None
 
@@ -114,6 +115,7 @@ class Journal:
         return cls(_connect(Path(":memory:")), None)
 
     def close(self) -> None:
+        self.flush()
         if self._checkpointer is not None:
             self._checkpointer.close()
         with self._lock:
@@ -185,8 +187,17 @@ class Journal:
         )
 
     def delivered(self, entry: int) -> None:
-        """The broker acknowledged the response."""
-        self._update("UPDATE requests SET state = ? WHERE id = ?", (ACKNOWLEDGED, entry))
+        """The broker acknowledged the response. Written with the next write (the next
+        request's admission) or by `flush`, which the router calls when idle: one commit
+        fewer per request. A crash before then sends the response again at the next
+        start, as a PUBACK lost on the way would."""
+        with self._lock:
+            self._acked.append(entry)
+
+    def flush(self) -> None:
+        """Write the delivered marks still held."""
+        if self._acked:
+            self._write(lambda db: None, None)
 
     def forwarded(self, entry: int, topic: str) -> None:
         """The broker has this pool job forwarded on `topic`: the other bridge answers it."""
@@ -206,6 +217,7 @@ class Journal:
         return self._entries("state = ?", (ANSWERED,))
 
     def pending_responses(self) -> int:
+        self.flush()
         with self._lock:
             try:
                 row = self._db.execute(
@@ -258,11 +270,18 @@ class Journal:
     # -- plumbing -----------------------------------------------------------------------
 
     def _write(self, work: Callable[[sqlite3.Connection], T], failed: T) -> T:
-        """`work` as one transaction under the lock; on a failure (logged) `failed`."""
+        """`work` as one transaction under the lock, with the delivered marks held; on
+        a failure (logged) `failed`, the marks kept for the next."""
         with self._lock:
             try:
                 with self._db:
                     done = work(self._db)
+                    if self._acked:
+                        self._db.executemany(
+                            "UPDATE requests SET state = ? WHERE id = ?",
+                            [(ACKNOWLEDGED, entry) for entry in self._acked],
+                        )
+                self._acked.clear()
                 self._count_commit()
                 return done
             except sqlite3.Error as exc:
@@ -278,6 +297,7 @@ class Journal:
         self._write(lambda db: db.execute(sql, params), None)
 
     def _entries(self, where: str, params: tuple[object, ...]) -> list[Entry]:
+        self.flush()
         with self._lock:
             try:
                 rows = self._db.execute(

@@ -36,6 +36,9 @@ def test_latency_bench_reports_both_brokers() -> None:
         assert 0 < figures["start_to_online_s"] < 30
         assert {"p50_ms", "p99_ms"} <= figures["bridge_overhead"].keys()
         assert isinstance(figures["meets_target"], bool)
+    floor = out["nodelay_broker"]["floor"]  # bench/relay.py answered every request
+    assert 0 < floor["modem_at_request"]["p50_ms"] <= floor["modem_at_request"]["p99_ms"]
+    assert "floor" not in out["default_broker"]
 
 
 def test_engine_bench_reports_round_trips_download_and_idle_cpu() -> None:

@@ -62,6 +62,34 @@ def test_a_request_goes_from_received_to_acknowledged(tmp_path: Path) -> None:
     db.close()
 
 
+def test_a_delivered_mark_is_written_with_the_next_write(tmp_path: Path) -> None:
+    """No commit of its own per response: the mark rides on the next request's admission
+    (or an idle flush). Until then a crash sends the response again."""
+    journal = Journal.open(tmp_path)
+    first = admit(journal, mid=1)
+    assert first
+    journal.answered(first, "t", b"{}")
+    journal.delivered(first)
+    outside = sqlite3.connect(tmp_path / "journal.db")
+
+    def states() -> list[tuple[int, str]]:
+        return outside.execute("SELECT id, state FROM requests ORDER BY id").fetchall()
+
+    assert states() == [(first, ANSWERED)]
+    crashed = Journal.open(tmp_path)  # what a restart right now would find
+    assert [e.id for e in crashed.unsent()] == [first]
+    crashed.close()
+    second = admit(journal, mid=2)
+    assert second
+    assert states() == [(first, ACKNOWLEDGED), (second, RECEIVED)]
+    journal.answered(second, "t", b"{}")
+    journal.delivered(second)
+    journal.flush()
+    assert states() == [(first, ACKNOWLEDGED), (second, ACKNOWLEDGED)]
+    outside.close()
+    journal.close()
+
+
 def test_the_journal_survives_a_reopen(tmp_path: Path) -> None:
     journal = Journal.open(tmp_path)
     entry = admit(journal)

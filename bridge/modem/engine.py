@@ -42,10 +42,9 @@ log = logging.getLogger("bridge.modem")
 
 REBOOT_URCS = frozenset({"START", "RDY"})
 LOOK_UP = 0.2  # seconds a silent wait lasts before it looks up (a stalled block, a detach)
-# How long the reader thread, stepped aside for a command, waits before it looks again.
-# Commands back to back then cost no thread wake-up each; a URC between two of them
-# waits this long at most (or is read by the next command). A command still running
-# after it is a long one: its end wakes the reader at once.
+# How long the reader thread, caught reading as a command starts (its epoll masks the
+# port while commands run, so this is rare), waits before it looks again. A command
+# still running after it is a long one: its end wakes the reader at once.
 STEP_ASIDE = 0.005
 RESYNC_QUIET = 0.15  # seconds without a byte before a resync counts as done
 BLOCK_STALL = 1.0  # a 1 KiB block takes 90 ms at 115200 baud; silence this long inside one
@@ -95,6 +94,30 @@ def _watch(port: Port, wakeup: _Wakeup) -> select.poll:
     watch.register(port.fileno(), select.POLLIN)
     watch.register(wakeup.fd, select.POLLIN)
     return watch
+
+
+class _ReaderWatch:
+    """The reader thread's wait: the port's input and a self-pipe, in an epoll. While a
+    command's caller reads the port, its input is masked here from the caller's thread,
+    which does not wake the reader (a poll would have to be kicked, a wake-up and a
+    thread switch per command); unmasked, input already waiting wakes it at once."""
+
+    def __init__(self, port: Port, wakeup: _Wakeup) -> None:
+        self._port_fd = port.fileno()
+        self._epoll = select.epoll()
+        self._epoll.register(self._port_fd, select.EPOLLIN)
+        self._epoll.register(wakeup.fd, select.EPOLLIN)
+
+    def mask(self, masked: bool) -> None:
+        with suppress(OSError, ValueError):  # the port or the epoll is closed: a detach
+            self._epoll.modify(self._port_fd, 0 if masked else select.EPOLLIN)
+
+    def poll(self, timeout: float | None) -> list[tuple[int, int]]:
+        """(fd, events) ready, as poll gives them; `timeout` in seconds, None: no end."""
+        return self._epoll.poll(-1 if timeout is None else timeout)
+
+    def close(self) -> None:
+        self._epoll.close()
 
 
 @dataclass(frozen=True)
@@ -168,8 +191,8 @@ class Engine:
         self._claimed = False
         self._claims = 0  # commands so far: the reader tells a long one from the next
         self._reader_waits = False  # the reader waits on `_released` for a long command
-        self._reader_polls = False  # the reader is in its poll: a command kicks it out
-        self._kick_reader = _Wakeup()  # out of its poll: a command starts, or a detach
+        self._kick_reader = _Wakeup()  # out of its poll: a detach
+        self._reader_watch: _ReaderWatch | None = None  # the current reader's
         self._kick_caller = _Wakeup()  # out of its poll: an abort for the exchange
         self._receiver = Receiver()
         self._transport: Port | None = None
@@ -192,14 +215,16 @@ class Engine:
 
     def attach(self, transport: Port) -> None:
         """Start talking over `transport` (a freshly opened port)."""
+        reader_watch = _ReaderWatch(transport, self._kick_reader)
         with self._rx_lock:
             self._receiver = Receiver()
             self._transport = transport
             self._watch = _watch(transport, self._kick_caller)
+            self._reader_watch = reader_watch
             self._stale = False
         self._reader = threading.Thread(
             target=self._read_loop,
-            args=(transport, _watch(transport, self._kick_reader)),
+            args=(transport, reader_watch),
             name=f"modem-{self.name}-reader",
             daemon=True,
         )
@@ -293,10 +318,10 @@ class Engine:
             self._claimed = True
             self._claims += 1
             self._receiver.expect(Expectation(command, exchange.info, prompt))
+            if self._reader_watch is not None:  # the reader sleeps on while this runs
+                self._reader_watch.mask(True)
         try:
             self._write(exchange.command)
-            if self._reader_polls:  # out of the way while the module thinks
-                self._kick_reader.set()
             reply = self._await(pending)
         except ModemError as exc:
             if exc.code == TIMEOUT:
@@ -307,6 +332,8 @@ class Engine:
                 self._pending = None
                 self._receiver.idle()
                 self._claimed = False
+                if self._reader_watch is not None:
+                    self._reader_watch.mask(False)
                 if self._reader_waits:
                     self._released.notify_all()
             self._count_leftovers(pending)
@@ -467,22 +494,23 @@ class Engine:
 
     # -- reading the port ----------------------------------------------------------
 
-    def _read_loop(self, transport: Port, watch: select.poll) -> None:
+    def _read_loop(self, transport: Port, watch: _ReaderWatch) -> None:
         """Reads between commands; steps aside while a command's caller reads."""
-        while self._transport is transport:
-            self._step_aside(transport)
-            self._reader_polls = True
-            # idle, it sleeps until the module speaks (or a command or a detach kicks
-            # it); inside a block it looks up now and then, for one cut short
-            ready = watch.poll(LOOK_UP * 1000 if self._receiver.in_block else None)
-            self._reader_polls = False
-            if not ready and time.monotonic() - self._last_byte > BLOCK_STALL:
-                self._abandon_stalled_block()
-            for fd, mask in ready:
-                if fd == self._kick_reader.fd:
-                    self._kick_reader.clear()
-                else:
-                    self._take(transport, mask, by_reader=True)
+        try:
+            while self._transport is transport:
+                self._step_aside(transport)
+                # idle, it sleeps until the module speaks (or a detach kicks it); inside
+                # a block it looks up now and then, for one cut short
+                ready = watch.poll(LOOK_UP if self._receiver.in_block else None)
+                if not ready and time.monotonic() - self._last_byte > BLOCK_STALL:
+                    self._abandon_stalled_block()
+                for fd, mask in ready:
+                    if fd == self._kick_reader.fd:
+                        self._kick_reader.clear()
+                    else:
+                        self._take(transport, mask, by_reader=True)
+        finally:
+            watch.close()
 
     def _step_aside(self, transport: Port) -> None:
         """Wait while commands run (their callers read): STEP_ASIDE at a time while

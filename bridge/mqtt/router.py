@@ -141,6 +141,7 @@ class Router:
             try:
                 message = self.link.inbox.get(timeout=1.0)
             except queue.Empty:
+                self.journal.flush()  # idle: the delivered marks the journal holds
                 continue
             finally:
                 self.deliveries.apply()
