@@ -139,12 +139,13 @@ class Router:
     def _loop(self) -> None:
         while True:
             try:
-                message = self.link.inbox.get(timeout=1.0)
+                message: Inbound | None = self.link.inbox.get(timeout=1.0)
             except queue.Empty:
-                self.journal.flush()  # idle: the delivered marks the journal holds
+                message = None
+            self.deliveries.apply()
+            if message is None:  # a second idle: write the delivered marks held
+                self.journal.flush()
                 continue
-            finally:
-                self.deliveries.apply()
             if not message.topic:
                 if self._ending.is_set():
                     return
@@ -411,8 +412,9 @@ class Router:
     def deliver(self, entry: int, topic: str, data: bytes, correlation: bytes | None) -> None:
         """Publish a journaled response; the journal hears when the broker has it."""
         info = self.link.publish(topic, data, qos=1, correlation_data=correlation)
-        if entry:
-            self.deliveries.sent(info.mid, functools.partial(self.journal.delivered, entry))
+        if entry:  # the mark can wait for the router's next wake: no wake of its own
+            mark = functools.partial(self.journal.delivered, entry)
+            self.deliveries.sent(info.mid, mark, prompt=False)
 
     def _encode(self, payload: dict[str, Any]) -> bytes:
         if self._redactor is None:  # secrets are fixed: made once
@@ -449,7 +451,8 @@ class Deliveries:
     before `publish()` has returned the id to us, so early ones are remembered a while
     (the ids of other publishes too, hence the bound). PUBACKs arrive on paho's network
     thread, which holds paho's locks: they are only queued there, and `apply` (the
-    router's thread) acts on them (a journal write, whose lock an fsync may hold)."""
+    router's thread) acts on them (a journal write, whose lock an fsync may hold). Only
+    a PUBACK that must be acted on promptly wakes the router (`sent(prompt=True)`)."""
 
     EARLY_KEPT = 4096
 
@@ -459,21 +462,29 @@ class Deliveries:
         self._pending: dict[int, Callable[[], None]] = {}
         self._early: dict[int, None] = {}
         self._acked: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._patient: set[int] = set()  # pending ids whose PUBACK wakes no one
 
-    def sent(self, mid: int, on_ack: Callable[[], None]) -> None:
+    def sent(self, mid: int, on_ack: Callable[[], None], *, prompt: bool = True) -> None:
+        """`on_ack` once the broker has `mid`: at once when it is there already, else
+        when `apply` runs after the PUBACK (`prompt`: woken for it; else at its next
+        wake, which comes within a second)."""
         with self._lock:
             early = mid in self._early
             if early:
                 del self._early[mid]
             else:
                 self._pending[mid] = on_ack
+                if not prompt:
+                    self._patient.add(mid)
         if early:
             on_ack()
 
     def acknowledged(self, mid: int) -> None:
-        """paho's network thread: the broker has the message `mid`. Only queued."""
+        """paho's network thread: the broker has the message `mid`. Only queued; the
+        router woken unless the id is known to wait (one not yet known does wake it)."""
         self._acked.put(mid)
-        self._wake()
+        if mid not in self._patient:
+            self._wake()
 
     def apply(self) -> None:
         """Act on the PUBACKs received so far (not on paho's thread)."""
@@ -487,6 +498,7 @@ class Deliveries:
     def _delivered(self, mid: int) -> None:
         with self._lock:
             on_ack = self._pending.pop(mid, None)
+            self._patient.discard(mid)
             if on_ack is None:
                 self._early[mid] = None
                 if len(self._early) > self.EARLY_KEPT:

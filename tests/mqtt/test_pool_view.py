@@ -101,3 +101,29 @@ def test_deliveries_run_the_callback_once_whichever_comes_first() -> None:
     deliveries.acknowledged(1)
     deliveries.apply()
     assert done == ["late ack", "early ack"]
+
+
+def test_only_a_prompt_delivery_wakes_the_router() -> None:
+    """A response's delivered mark waits for the router's next wake: one thread
+    wake-up fewer per request. A forwarded job's PUBACK, and any id not yet known
+    (it may be one), wake it at once."""
+    wakes: list[int] = []
+    done: list[int] = []
+    deliveries = Deliveries(wake=lambda: wakes.append(1))
+    deliveries.sent(1, lambda: done.append(1), prompt=False)
+    deliveries.acknowledged(1)
+    assert wakes == [] and done == []
+    deliveries.apply()  # the router's next wake, whatever woke it
+    assert done == [1]
+    deliveries.sent(2, lambda: done.append(2))
+    deliveries.acknowledged(2)
+    assert len(wakes) == 1
+    deliveries.acknowledged(3)  # before publish() returned its id: not known yet
+    assert len(wakes) == 2
+    deliveries.apply()
+    deliveries.sent(3, lambda: done.append(3), prompt=False)
+    deliveries.sent(1, lambda: done.append(4), prompt=False)  # an id paho used again
+    deliveries.acknowledged(1)
+    assert len(wakes) == 2
+    deliveries.apply()
+    assert done == [1, 2, 3, 4]
