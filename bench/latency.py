@@ -39,6 +39,7 @@ from bridge.testservers.mosquitto import Mosquitto
 
 BASE = "sim5360"
 ECHO = "bench/echo"
+FLOOR = "floor"  # bench/relay.py's base topic
 DELAYED_ACK_MS = 40.0  # Linux's delayed ACK, what Nagle makes a small write wait for
 
 
@@ -80,11 +81,11 @@ class BenchClient:
         self.next(ECHO, lambda p: True, 5)
         return time.perf_counter() - started
 
-    def request_at(self, n: int) -> float:
+    def request_at(self, n: int, base: str = BASE) -> float:
         body = json.dumps({"transaction": n, "command": "AT"}).encode()
         started = time.perf_counter()
-        self.client.publish(f"{BASE}/modem/request/modem/at", body, qos=1)
-        self.next(f"{BASE}/modem/response/modem/at", _answers(n), 10)
+        self.client.publish(f"{base}/modem/request/modem/at", body, qos=1)
+        self.next(f"{base}/modem/response/modem/at", _answers(n), 10)
         return time.perf_counter() - started
 
     def close(self) -> None:
@@ -160,6 +161,7 @@ def measure(
         try:
             client.subscribe(ECHO, f"{BASE}/bridge/state", f"{BASE}/modem/state")
             client.subscribe(f"{BASE}/modem/response/modem/at")
+            client.subscribe(f"{FLOOR}/bridge/state", f"{FLOOR}/modem/response/modem/at")
             config = bridge_config(Path(tmp), broker, emulator.link)
             log = Path(tmp) / "bridge.log"
             floor = broker if nodelay else None
@@ -224,7 +226,8 @@ def one_round(
 def relay_round(
     emulator: EmulatorProcess, client: BenchClient, broker: Mosquitto, n: int
 ) -> list[float]:
-    """N requests to the floor (bench/relay.py) in place of the bridge."""
+    """N requests to the floor (bench/relay.py) in place of the bridge, on topics of
+    its own: the bridge's persistent session must not collect them while it is away."""
     relay = subprocess.Popen(
         [
             sys.executable,
@@ -232,14 +235,15 @@ def relay_round(
             broker.host,
             str(broker.port),
             str(emulator.link),
+            FLOOR,
         ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
     )
     try:
-        client.next(f"{BASE}/bridge/state", _online, 30)
-        client.request_at(-1)
-        return [client.request_at(i) for i in range(n)]
+        client.next(f"{FLOOR}/bridge/state", _online, 30)
+        client.request_at(-1, FLOOR)
+        return [client.request_at(i, FLOOR) for i in range(n)]
     finally:
         end_process(relay, grace=10)
 
