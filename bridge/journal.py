@@ -187,10 +187,13 @@ class Journal:
                 self._failed(exc)
 
     def answered(self, entry: int, reply_topic: str, reply: bytes) -> None:
-        """The response is handed to the broker connection (not yet acknowledged)."""
+        """The response is handed to the broker connection: journaled before (a request
+        with side effects) or after (one without, whose PUBACK may be written already:
+        `acknowledged` is kept)."""
         self._update(
-            "UPDATE requests SET state = ?, reply_topic = ?, reply = ?, answered = ? WHERE id = ?",
-            (ANSWERED, reply_topic, reply, time.time(), entry),
+            "UPDATE requests SET state = CASE state WHEN ? THEN state ELSE ? END,"
+            " reply_topic = ?, reply = ?, answered = ? WHERE id = ?",
+            (ACKNOWLEDGED, ANSWERED, reply_topic, reply, time.time(), entry),
         )
 
     def delivered(self, entry: int) -> None:

@@ -359,9 +359,11 @@ class Router:
             lambda msg: self._send(target.progress_topic, msg), target.transaction
         )
 
+        first = action.has_side_effects(request)  # its answer is journaled before it goes out
+
         def done(outcome: Outcome) -> None:
             reporter.finish()
-            self.answer(target, outcome, modem_id)
+            self.answer(target, outcome, modem_id, journal_first=first)
 
         return Job(
             action,
@@ -396,15 +398,26 @@ class Router:
 
         return on_send
 
-    def answer(self, target: ReplyTarget, outcome: Outcome, modem: str | None) -> None:
+    def answer(
+        self,
+        target: ReplyTarget,
+        outcome: Outcome,
+        modem: str | None,
+        *,
+        journal_first: bool = True,
+    ) -> None:
         """Journal the response, then publish it: a crash between the two publishes it
-        at the next start rather than losing it."""
+        at the next start rather than losing it. A request without side effects
+        (`journal_first` False) is answered first and journaled after, off the
+        response's way: a crash between the two runs it again, one more response."""
         served = f"{self.name}/{modem}" if target.pooled and modem is not None else None
         payload = response(target.transaction, outcome, served)
         data = self._encode(payload)
-        if target.entry:
+        if target.entry and journal_first:
             self.journal.answered(target.entry, target.topic, data)
         self.deliver(target.entry, target.topic, data, target.correlation_data)
+        if target.entry and not journal_first:
+            self.journal.answered(target.entry, target.topic, data)
         served_by = modem or (None if target.pooled else target.owner)
         if self._answered is not None and served_by:
             self._answered(served_by, target.key, target.transaction, outcome)
