@@ -140,6 +140,9 @@ class _Pending:
         self.sink_error: BaseException | None = None
         # the module was promised data (`>`, data mode): open until the final result after it
         self.data_phase = exchange.send_on is not None
+        # the module has answered with `send_on`: data blocks before that are an earlier
+        # transfer's (one cancelled, or a previous run's, ending just before this began)
+        self.prompted = exchange.send_on is None
         self.deferred: _Abort | None = None  # a cancel that came during the data phase
 
 
@@ -578,7 +581,15 @@ class Engine:
         for event in self._receiver.feed(data):
             if isinstance(event, DataBlock):
                 self._to_sink(pending, event)
-            elif isinstance(event, Urc):
+                continue
+            if (
+                pending is not None
+                and not pending.prompted
+                and isinstance(event, Prompt | InfoLine | Urc)
+                and event.text == pending.exchange.send_on
+            ):
+                pending.prompted = True
+            if isinstance(event, Urc):
                 if event.text in REBOOT_URCS and not self.expecting_reboot:
                     reboot = True
                 self._to_listeners(event)
@@ -599,6 +610,14 @@ class Engine:
     def _to_sink(self, pending: _Pending | None, block: DataBlock) -> None:
         if pending is None or pending.exchange.on_data is None:
             log.warning("modem %s: %d data bytes, no one waiting", self.name, len(block.payload))
+            return
+        if not pending.prompted:
+            log.warning(
+                "modem %s: %d data bytes before %s: an earlier transfer's, dropped",
+                self.name,
+                len(block.payload),
+                pending.exchange.send_on,
+            )
             return
         try:
             pending.exchange.on_data(block)

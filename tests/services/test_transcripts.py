@@ -305,6 +305,24 @@ def test_ftps_v202_stack_refused_after_ok_is_stopped_and_started_again(tmp_path:
 # -- chapter 7: HTTPS -----------------------------------------------------------------------
 
 
+def test_http_data_before_the_request_prompt_is_an_earlier_transfers(tmp_path: Path) -> None:
+    """The module takes AT+CHTTPACT only once its previous transfer (one cancelled, or a
+    previous run's) has ended, so that transfer's last DATA block and result can come just
+    before `+CHTTPACT: REQUEST`. They are not this response's beginning."""
+    stale = block("+CHTTPACT", b"slow slow slow") + wire("+CHTTPACT: 0")
+    turns = [
+        (command('AT+CHTTPACT="www.example.com",80'), stale + wire("+CHTTPACT: REQUEST")),
+        (
+            rb"GET / HTTP/1\.1\r\n.*?\r\n\r\n\x1a",
+            OK + block("+CHTTPACT", WEB_PAGE) + wire("+CHTTPACT: 0"),
+        ),
+    ]
+    with _play(tmp_path, turns) as transcript:
+        request = HttpRequestRequest(url="http://www.example.com/")
+        result = _run(transcript, "http/request", request)
+        assert (result["status"], result["text"]) == (200, "hello")
+
+
 def test_https_session_steps_and_release(tmp_path: Path) -> None:
     turns = [
         (command("AT+CHTTPSSTART"), OK),
