@@ -16,7 +16,7 @@ lint: venv
 	$(VENV)/bin/ruff check bridge tests bench
 
 typecheck: venv
-	$(VENV)/bin/mypy bridge
+	$(VENV)/bin/mypy bridge tests bench
 
 pytest: venv
 	$(VENV)/bin/pytest -q -p no:cacheprovider

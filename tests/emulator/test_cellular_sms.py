@@ -181,8 +181,12 @@ def test_delivery_reports_stored_direct_or_never(
 
     emulator.network.drop_reports = True
     send_pdu(client, pdu.hex, pdu.tpdu_length)
+
+    def marker() -> None:
+        emulator.network.deliver_sms("+4915100", "marker")
+
     # a marker well after the report would have come: the report must not precede it
-    emulator.network.later(0.5, lambda: emulator.network.deliver_sms("+4915100", "marker"))
+    emulator.network.later(0.5, marker)
     assert client.wait_for("+CMTI: ", 5).startswith('+CMTI: "SM",')
     assert not any(line.startswith("+CDS") for line in client.lines_seen)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from bridge.config.environment import nested_model
 from bridge.daemon import Bridge
 from bridge.emulator.core import Emulator
 from bridge.testservers.mosquitto import Mosquitto
+from tests.fixtures.emulator import EmulatorFactory
 from tests.fixtures.mqtt import MqttProbe
 from tests.fixtures.supervisor import TOKEN, FakeSupervisor
 
@@ -35,8 +37,8 @@ def test_bridge_runs_as_an_addon(
     tmp_path: Path,
     secured_broker: Mosquitto,
     supervisor: FakeSupervisor,
-    emulator_factory,  # type: ignore[no-untyped-def]
-    probe_factory,  # type: ignore[no-untyped-def]
+    emulator_factory: EmulatorFactory,
+    probe_factory: Callable[..., MqttProbe],
 ) -> None:
     emulator: Emulator = emulator_factory()
     supervisor.mqtt = {

@@ -10,12 +10,13 @@ from bridge.emulator.core import Emulator
 from bridge.health import STALE_AFTER, Heartbeat, judge, write_heartbeat
 from bridge.testservers.mosquitto import Mosquitto
 from tests.fixtures.daemon import DaemonFactory, cli, stop, wait_until
+from tests.fixtures.emulator import EmulatorFactory
 
 
 def test_health_follows_the_daemon_and_its_broker(
     tmp_path: Path,
     broker: Mosquitto,
-    emulator_factory,  # type: ignore[no-untyped-def]
+    emulator_factory: EmulatorFactory,
     daemon_factory: DaemonFactory,
 ) -> None:
     emulator: Emulator = emulator_factory()

@@ -11,6 +11,7 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bridge.daemon import Bridge
@@ -20,6 +21,7 @@ from bridge.testservers.ftp import FtpTestServer
 from bridge.testservers.mosquitto import Mosquitto
 from bridge.testservers.net import LOOPBACK, free_port
 from tests.fixtures.daemon import cli
+from tests.fixtures.emulator import EmulatorFactory
 
 
 def config_for(bridge: Bridge) -> str:
@@ -30,8 +32,8 @@ def config_for(bridge: Bridge) -> str:
 
 def test_modem_status_prints_the_response_and_exits_0(
     broker: Mosquitto,
-    emulator_factory,
-    bridge_factory,  # type: ignore[no-untyped-def]
+    emulator_factory: EmulatorFactory,
+    bridge_factory: Callable[..., Bridge],
 ) -> None:
     bridge: Bridge = bridge_factory(broker, emulator_factory())
     out = cli("request", "modem/status", "{}", "--config", config_for(bridge), "--timeout", "30")
@@ -45,8 +47,8 @@ def test_modem_status_prints_the_response_and_exits_0(
 def test_error_response_exits_1(
     tmp_path: Path,
     broker: Mosquitto,
-    emulator_factory,
-    bridge_factory,  # type: ignore[no-untyped-def]
+    emulator_factory: EmulatorFactory,
+    bridge_factory: Callable[..., Bridge],
 ) -> None:
     bridge: Bridge = bridge_factory(broker, emulator_factory())
     request = tmp_path / "req.json"
@@ -98,8 +100,8 @@ def test_bad_request_json_exits_2_without_sending(tmp_path: Path) -> None:
 
 def test_ftp_get_shows_a_progress_bar_on_a_terminal(
     broker: Mosquitto,
-    emulator_factory,  # type: ignore[no-untyped-def]
-    bridge_factory,  # type: ignore[no-untyped-def]
+    emulator_factory: EmulatorFactory,
+    bridge_factory: Callable[..., Bridge],
     ftp_server: FtpTestServer,
 ) -> None:
     host = "ftp.example.com"

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from bridge.emulator.core import Emulator
 from bridge.sdnotify import Notifier
 from bridge.testservers.mosquitto import Mosquitto
 from tests.fixtures.daemon import DaemonFactory, stop
+from tests.fixtures.emulator import EmulatorFactory
 from tests.fixtures.mqtt import MqttProbe
 
 REPO = Path(__file__).resolve().parents[2]
@@ -100,9 +101,9 @@ def test_watchdog_usec_for_another_process_is_ignored() -> None:
 def test_daemon_ready_watchdog_wedge_and_stopping(
     listener: NotifyListener,
     broker: Mosquitto,
-    emulator_factory,  # type: ignore[no-untyped-def]
+    emulator_factory: EmulatorFactory,
     daemon_factory: DaemonFactory,
-    probe_factory,  # type: ignore[no-untyped-def]
+    probe_factory: Callable[..., MqttProbe],
 ) -> None:
     silent = 2.5  # the module does not answer this long: READY must wait for it
     emulator: Emulator = emulator_factory()
@@ -155,9 +156,9 @@ def test_daemon_ready_watchdog_wedge_and_stopping(
 def test_a_long_transfer_that_keeps_moving_keeps_the_pings_coming(
     listener: NotifyListener,
     broker: Mosquitto,
-    emulator_factory,  # type: ignore[no-untyped-def]
+    emulator_factory: EmulatorFactory,
     daemon_factory: DaemonFactory,
-    probe_factory,  # type: ignore[no-untyped-def]
+    probe_factory: Callable[..., MqttProbe],
 ) -> None:
     """A download running far past request_timeout (1 s) and its grace, its bytes
     coming all along, is not stuck: the watchdog is fed throughout."""

@@ -13,15 +13,17 @@ PAIR = re.compile(r'\s*([A-Z_]+(?:\{[^}]+\})?)\s*(==|!=|\+=|-=|:=|=)\s*"([^"]*)"
 
 def rules() -> list[list[tuple[str, str, str]]]:
     """Each rule line as (key, operator, value) triples; the whole line must parse."""
-    parsed = []
+    parsed: list[list[tuple[str, str, str]]] = []
     for number, line in enumerate(RULES.read_text().splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        pairs, position = [], 0
+        pairs: list[tuple[str, str, str]] = []
+        position = 0
         while position < len(line):
             match = PAIR.match(line, position)
             assert match, f"line {number} does not parse at {line[position:]!r}"
-            pairs.append(match.groups())
+            key, operator, value = match.groups()  # all three groups always take part
+            pairs.append((key, operator, value))
             position = match.end()
         parsed.append(pairs)
     return parsed

@@ -156,8 +156,7 @@ def test_a_mebibyte_of_garbage_between_commands(  # type: ignore[no-untyped-def]
     emulator: Emulator = emulator_factory()
     modem = modem_factory(emulator)
     assert csq(modem)
-    garbage = bytes(b for b in os.urandom(1 << 20 + 1) if b not in b"\r\n")[: 1 << 20]
-    garbage = bytearray(garbage)
+    garbage = bytearray(bytes(b for b in os.urandom(1 << 20 + 1) if b not in b"\r\n")[: 1 << 20])
     for i in range(0, len(garbage), 997):  # line ends too, so it is lines of junk
         garbage[i] = 0x0A
     emulator.faults.inject(bytes(garbage))

@@ -39,9 +39,9 @@ def rig(tmp_path: Path) -> tuple[Router, Journal, int, list[str]]:
     assert entry
     answered = journal.answered
 
-    def noted(*args: Any) -> None:
+    def noted(entry: int, reply_topic: str, reply: bytes) -> None:
         steps.append("journal")
-        answered(*args)
+        answered(entry, reply_topic, reply)
 
     journal.answered = noted  # type: ignore[method-assign]
     link = RecordingLink(steps)

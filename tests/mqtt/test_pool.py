@@ -3,13 +3,27 @@ one of them, and the response names the modem that served it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from bridge.daemon import Bridge
+from bridge.testservers.mosquitto import Mosquitto
+from tests.fixtures.emulator import EmulatorFactory
 from tests.fixtures.mqtt import MqttProbe
 
 BASE = "sim5360"
 
 
-def test_each_job_served_once_by_one_of_two_bridges(  # type: ignore[no-untyped-def]
-    emulator_factory, broker, bridge_factory, probe_factory
+def transaction_is(n: int) -> Callable[[Any], bool]:
+    """A `wait_for` predicate: the response to the request with transaction `n`."""
+    return lambda payload: bool(payload["transaction"] == n)
+
+
+def test_each_job_served_once_by_one_of_two_bridges(
+    emulator_factory: EmulatorFactory,
+    broker: Mosquitto,
+    bridge_factory: Callable[..., Bridge],
+    probe_factory: Callable[..., MqttProbe],
 ) -> None:
     names = {
         bridge_factory(
@@ -23,9 +37,7 @@ def test_each_job_served_once_by_one_of_two_bridges(  # type: ignore[no-untyped-
         probe.publish(f"{BASE}/jobs/request/modem/status", {"transaction": n})
     served = {}
     for n in range(8):
-        reply = probe.wait_for(
-            f"{BASE}/jobs/response/modem/status", lambda p, n=n: p["transaction"] == n
-        )
+        reply = probe.wait_for(f"{BASE}/jobs/response/modem/status", transaction_is(n))
         assert reply["status"] == "ok"
         bridge_name, modem = reply["modem"].split("/")  # "<bridge>/<modem>"
         assert bridge_name in names, reply
@@ -39,8 +51,11 @@ def test_each_job_served_once_by_one_of_two_bridges(  # type: ignore[no-untyped-
     assert extra is None, extra
 
 
-def test_a_bridge_without_the_pool_ignores_jobs(  # type: ignore[no-untyped-def]
-    emulator_factory, broker, bridge_factory, probe_factory
+def test_a_bridge_without_the_pool_ignores_jobs(
+    emulator_factory: EmulatorFactory,
+    broker: Mosquitto,
+    bridge_factory: Callable[..., Bridge],
+    probe_factory: Callable[..., MqttProbe],
 ) -> None:
     bridge_factory(broker, emulator_factory())
     probe: MqttProbe = probe_factory(broker)

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bridge.mqtt.pool import PoolView, capacity, free_first
+from bridge.mqtt.pool import PoolView, Slot, capacity, free_first
 from bridge.mqtt.router import Deliveries
 
 NOW = 1_800_000_000.0
@@ -27,12 +27,12 @@ def advert(free: int, queued: int, modems: dict[str, str], age: float, interval:
 
 
 def test_capacity_counts_free_modems_and_queues() -> None:
-    slots = {
+    slots: dict[str, Slot] = {
         "m1": FakeSlot(),
         "m2": FakeSlot(idle=False, queued=3),
         "m3": FakeSlot(online=False, queued=1),
     }
-    out = capacity(slots, 10.0, now=NOW)  # type: ignore[arg-type]
+    out = capacity(slots, 10.0, now=NOW)
     assert out["free"] == 1 and out["queued"] == 4
     assert out["modems"] == {"m1": "idle", "m2": "busy", "m3": "offline"}
     assert out["interval"] == 10.0
@@ -85,7 +85,7 @@ def test_free_first_orders_online_modems_idle_then_by_queue() -> None:
         "short": FakeSlot(idle=False, queued=1),
         "idle": FakeSlot(),
     }
-    assert free_first(slots.items()) == ["idle", "short", "long"]  # type: ignore[arg-type]
+    assert free_first(slots.items()) == ["idle", "short", "long"]
 
 
 def test_deliveries_run_the_callback_once_whichever_comes_first() -> None:

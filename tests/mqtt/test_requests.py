@@ -12,19 +12,22 @@ import pytest
 from bridge.daemon import Bridge
 from bridge.emulator.core import Emulator
 from bridge.testservers.mosquitto import Mosquitto
+from tests.fixtures.emulator import EmulatorFactory
 from tests.fixtures.mqtt import MqttProbe
 
 BASE = "sim5360"
 Factory = Callable[..., Bridge]
+Probes = Callable[..., MqttProbe]
+Running = tuple[Emulator, Bridge, MqttProbe]
 
 
 @pytest.fixture
 def running(
-    emulator_factory,
+    emulator_factory: EmulatorFactory,
     broker: Mosquitto,
-    bridge_factory: Factory,  # type: ignore[no-untyped-def]
-    probe_factory,
-) -> tuple[Emulator, Bridge, MqttProbe]:
+    bridge_factory: Factory,
+    probe_factory: Probes,
+) -> Running:
     emulator = emulator_factory()
     probe = probe_factory(broker)
     probe.subscribe(f"{BASE}/#")
@@ -32,7 +35,7 @@ def running(
     return emulator, bridge, probe
 
 
-def test_status_request_gets_its_transaction_back(running) -> None:  # type: ignore[no-untyped-def]
+def test_status_request_gets_its_transaction_back(running: Running) -> None:
     _, bridge, probe = running
     probe.publish(f"{BASE}/modem/request/modem/status", {"transaction": 7})
     reply = probe.wait_for(f"{BASE}/modem/response/modem/status", lambda p: p["transaction"] == 7)
@@ -44,7 +47,7 @@ def test_status_request_gets_its_transaction_back(running) -> None:  # type: ign
     assert data["signal_dbm"] == -113 + 2 * data["rssi"]
 
 
-def test_mqtt5_response_topic_and_correlation_data(running) -> None:  # type: ignore[no-untyped-def]
+def test_mqtt5_response_topic_and_correlation_data(running: Running) -> None:
     _, _, probe = running
     probe.subscribe("replies/me")
     got: list[mqtt.MQTTMessage] = []
@@ -59,7 +62,7 @@ def test_mqtt5_response_topic_and_correlation_data(running) -> None:  # type: ig
     while not got and time.monotonic() < deadline:
         time.sleep(0.02)
     assert got, "no response on the Response Topic"
-    assert got[0].properties.CorrelationData == b"\x00corr\xff"  # type: ignore[union-attr]
+    assert getattr(got[0].properties, "CorrelationData", None) == b"\x00corr\xff"
     body = json.loads(got[0].payload)
     assert body["transaction"] == "x" and body["status"] == "ok"
 
@@ -78,7 +81,9 @@ def test_mqtt5_response_topic_and_correlation_data(running) -> None:  # type: ig
         ("modem/status", b"x" * (1 << 20), "too_large"),
     ],
 )
-def test_bad_requests_get_error_responses(running, topic: str, raw: bytes, code: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_requests_get_error_responses(
+    running: Running, topic: str, raw: bytes, code: str
+) -> None:
     _, _, probe = running
     probe.publish(f"{BASE}/modem/request/{topic}", None, raw=raw)
     reply = probe.wait_for(f"{BASE}/modem/response/{topic}")
@@ -90,14 +95,17 @@ def test_bad_requests_get_error_responses(running, topic: str, raw: bytes, code:
     assert probe.request(BASE, "modem/status", {})["status"] == "ok"
 
 
-def test_raw_at_is_forbidden_unless_allowed(running) -> None:  # type: ignore[no-untyped-def]
+def test_raw_at_is_forbidden_unless_allowed(running: Running) -> None:
     _, _, probe = running
     reply = probe.request(BASE, "modem/at", {"command": "AT+CSQ"})
     assert reply["error"]["code"] == "forbidden"
 
 
-def test_raw_at_when_allowed_refuses_injection_and_redacts(  # type: ignore[no-untyped-def]
-    emulator_factory, broker, bridge_factory, probe_factory
+def test_raw_at_when_allowed_refuses_injection_and_redacts(
+    emulator_factory: EmulatorFactory,
+    broker: Mosquitto,
+    bridge_factory: Factory,
+    probe_factory: Probes,
 ) -> None:
     emulator = emulator_factory()
     probe = probe_factory(broker)
@@ -117,7 +125,7 @@ def test_raw_at_when_allowed_refuses_injection_and_redacts(  # type: ignore[no-u
     assert "<redacted>" in json.dumps(back["data"]["lines"])
 
 
-def test_retained_state_status_info_and_urcs(running) -> None:  # type: ignore[no-untyped-def]
+def test_retained_state_status_info_and_urcs(running: Running) -> None:
     emulator, _, probe = running
     assert probe.wait_for(f"{BASE}/bridge/state") == {"state": "online"}
     info = probe.wait_for(f"{BASE}/bridge/info")
@@ -131,7 +139,12 @@ def test_retained_state_status_info_and_urcs(running) -> None:  # type: ignore[n
     assert urc["value"] == '"SM",3' and urc["raw"] == '+CMTI: "SM",3'
 
 
-def test_queue_full(emulator_factory, broker, bridge_factory, probe_factory) -> None:  # type: ignore[no-untyped-def]
+def test_queue_full(
+    emulator_factory: EmulatorFactory,
+    broker: Mosquitto,
+    bridge_factory: Factory,
+    probe_factory: Probes,
+) -> None:
     emulator = emulator_factory()
     probe = probe_factory(broker)
     probe.subscribe(f"{BASE}/modem/response/#")
@@ -152,8 +165,11 @@ def test_queue_full(emulator_factory, broker, bridge_factory, probe_factory) -> 
     assert full["error"]["message"] == "modem modem's queue is full"
 
 
-def test_broker_restart_and_a_request_sent_while_away(  # type: ignore[no-untyped-def]
-    emulator_factory, broker: Mosquitto, bridge_factory, probe_factory
+def test_broker_restart_and_a_request_sent_while_away(
+    emulator_factory: EmulatorFactory,
+    broker: Mosquitto,
+    bridge_factory: Factory,
+    probe_factory: Probes,
 ) -> None:
     emulator = emulator_factory()
     bridge = bridge_factory(broker, emulator)

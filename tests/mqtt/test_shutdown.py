@@ -8,17 +8,28 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bridge.emulator.core import Emulator
 from bridge.testservers.mosquitto import Mosquitto
+from tests.fixtures.emulator import EmulatorFactory
 from tests.fixtures.mqtt import MqttProbe, bridge_config
 
 BASE = "sim5360"
 
 
-def test_sigterm_cancels_answers_and_exits_zero(  # type: ignore[no-untyped-def]
-    tmp_path: Path, emulator_factory, broker: Mosquitto, probe_factory
+def transaction_is(n: int) -> Callable[[Any], bool]:
+    """A `wait_for` predicate: the response to the request with transaction `n`."""
+    return lambda payload: bool(payload["transaction"] == n)
+
+
+def test_sigterm_cancels_answers_and_exits_zero(
+    tmp_path: Path,
+    emulator_factory: EmulatorFactory,
+    broker: Mosquitto,
+    probe_factory: Callable[..., MqttProbe],
 ) -> None:
     emulator: Emulator = emulator_factory()
     probe: MqttProbe = probe_factory(broker)
@@ -54,9 +65,7 @@ def test_sigterm_cancels_answers_and_exits_zero(  # type: ignore[no-untyped-def]
             time.sleep(0.02)
         proc.send_signal(signal.SIGTERM)
         answers = [
-            probe.wait_for(
-                f"{BASE}/modem/response/modem/at", lambda p, n=n: p["transaction"] == n, timeout=30
-            )
+            probe.wait_for(f"{BASE}/modem/response/modem/at", transaction_is(n), timeout=30)
             for n in range(3)
         ]
         assert [a["error"]["code"] for a in answers] == ["cancelled"] * 3

@@ -4,8 +4,12 @@ parts never reach the module; the SMSC's refusal and the delivery report come ba
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from bridge.emulator.cellular.network import SentMessage
-from tests.fixtures.sms import BASE, SENDER, RigMaker, SmsRig, never_sent
+from tests.fixtures.rig import BASE
+from tests.fixtures.sms import SENDER, RigMaker, SmsRig, never_sent
 
 TO = "+4915123456789"
 EMOJI = "\U0001f600"
@@ -16,7 +20,7 @@ def _sent(rig: SmsRig, text: str) -> SentMessage:
     return message
 
 
-def _part_texts(rig: SmsRig, references: list[int]) -> list[str]:
+def _part_texts(rig: SmsRig, references: Sequence[int]) -> list[str]:
     by_reference = dict(rig.emulator.network.sent_parts)
     return [by_reference[r].text for r in references]
 
@@ -71,7 +75,7 @@ def test_eleven_parts_are_too_large_and_nothing_is_sent(sms_rig: RigMaker) -> No
 
 def test_bad_input_is_refused_before_the_module_hears_it(sms_rig: RigMaker) -> None:
     rig = sms_rig()
-    bad = [
+    bad: list[tuple[dict[str, Any], str]] = [
         ({"to": '+49151"1', "text": "x"}, "to[0]"),
         ({"to": "+49151\r1", "text": "x"}, "to[0]"),
         ({"to": [TO, "+49 151 1"], "text": "x"}, "to[1]"),

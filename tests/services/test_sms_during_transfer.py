@@ -8,7 +8,8 @@ import hashlib
 from bridge.testservers.ftp import FtpTestServer
 from bridge.testservers.net import LOOPBACK
 from tests.fixtures.daemon import wait_until
-from tests.fixtures.sms import BASE, SENDER, RigMaker
+from tests.fixtures.rig import BASE
+from tests.fixtures.sms import SENDER, RigMaker
 
 HOST = "ftp.example.com"
 LONG_TEXT = "".join(f"Teil {n:03d}; " for n in range(40))  # 400 GSM characters: 3 parts

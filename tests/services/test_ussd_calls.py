@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from bridge.emulator.cellular.network import DEFAULT_BALANCE
 from tests.fixtures.daemon import wait_until
-from tests.fixtures.sms import BASE, SENDER, RigMaker, SmsRig
+from tests.fixtures.rig import BASE
+from tests.fixtures.sms import SENDER, RigMaker, SmsRig
 
 CALLER = "+4930123456"
 URCS = f"{BASE}/modem/urc"

@@ -120,6 +120,10 @@ class ScriptedModem:
     def restart(self, timeout: float) -> None:
         raise AssertionError("no restart in a transcript")
 
+    def wait_quiet(self, quiet: float, bound: float) -> bool:
+        """As Modem.wait_quiet: the real engine watches the scripted module's silence."""
+        return self.engine.wait_quiet(quiet, bound)
+
     def ensure_sms(self) -> str | None:
         return None  # a transcript's module is set up for SMS
 

@@ -16,7 +16,7 @@ from bridge.sms import Deliver, IncomingPart, Reassembler, TooLarge, decode_pdu,
 GSM_CHARS = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./09:;<=>?¡AZÄÖÑÜ§¿azäöñüà€[]{}^~\\|"
 texts = st.one_of(
     st.text(alphabet=GSM_CHARS, max_size=700),
-    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=400),
+    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=400),
 )
 
 
