@@ -49,6 +49,7 @@ def test_engine_bench_reports_round_trips_download_and_idle_cpu() -> None:
     assert all(rate > 0 for rate in rates.values())
     assert out["download"]["payload_bytes"] == 1024 * 1024
     assert out["download"]["engine_MBps"] > 0
+    assert len(out["download"]["per_pair_engine_vs_baseline"]) == 1  # --runs 1
     assert out["idle"]["seconds"] == 0.5
     assert out["idle"]["cpu_percent_of_a_core"] >= 0
 
