@@ -315,7 +315,7 @@ def meets_target(overhead: dict[str, float], start: float, nodelay: bool) -> boo
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--requests", type=int, default=1000, help="requests per round")
-    ap.add_argument("--rounds", type=int, default=3, help="rounds with the no-delay broker")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds with the no-delay broker")
     ap.add_argument("--spaced", action="store_true", help="an echo after every request")
     args = ap.parse_args()
     with EmulatorProcess() as emulator:

@@ -221,10 +221,12 @@ class ModemWorker:
         give_up = time.monotonic() + grace
         if all(lane.join(max(0.0, give_up - time.monotonic())) for lane in self._lanes.values()):
             return
+        running = self.modem.engine.in_flight()  # taken first: a job's cleanup runs on
         for lane in self._lanes.values():
             if lane.current is not None:
                 lane.current.cancelled.set()
-        self.modem.engine.abort(ModemError(CANCELLED, "the bridge is shutting down"))
+        if running is not None:
+            self.modem.engine.abort(ModemError(CANCELLED, "the bridge is shutting down"), running)
         self.modem.engine.fail_waiters(ModemError(CANCELLED, "the bridge is shutting down"))
         for lane in self._lanes.values():
             lane.join(10)

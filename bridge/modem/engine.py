@@ -292,15 +292,22 @@ class Engine:
             except TransportError as exc:
                 self._lost(transport, str(exc))
 
-    def abort(self, error: ModemError) -> None:
-        """Cancel the exchange in flight (shutdown). One that promised the module data
+    def in_flight(self) -> object | None:
+        """The exchange in flight (a token for `abort`), None between exchanges."""
+        with self._rx_lock:
+            return self._pending
+
+    def abort(self, error: ModemError, only: object | None = None) -> None:
+        """Cancel the exchange in flight (shutdown); with `only` (from `in_flight`), only
+        while it is still that one: what a cancelled job began since (its cleanup, such
+        as AT+SMTPSTOP) must run to its end. One that promised the module data
         (AT+CFTPSPUT=<len> before its `>`, a data mode) ends at its final result first:
         the module would take the next command for that data."""
-        self._abort(_Abort(error, urgent=False))
+        self._abort(_Abort(error, urgent=False), only)
 
-    def _abort(self, abort: _Abort) -> None:
+    def _abort(self, abort: _Abort, only: object | None = None) -> None:
         with self._rx_lock:
-            if self._pending is not None:
+            if self._pending is not None and only in (None, self._pending):
                 self._pending.events.put(abort)
                 self._kick_caller.set()
 

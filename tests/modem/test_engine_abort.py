@@ -111,6 +111,29 @@ def test_a_cancel_without_a_data_phase_ends_the_exchange_at_once(
     assert time.monotonic() - started < 0.5
 
 
+def test_an_abort_for_an_exchange_that_ended_leaves_the_next_one_alone(
+    port: tuple[Engine, HandFedPort],
+) -> None:
+    engine, fed = port
+    first = _in_thread(engine, Exchange(b"AT+SMTPSEND\r", timeout=5.0, name="AT+SMTPSEND"))
+    fed.wait_written(b"AT+SMTPSEND\r")
+    token = engine.in_flight()
+    fed.feed(b"\r\nOK\r\n")
+    assert isinstance(first.get(timeout=2), Reply)
+    second = _in_thread(engine, Exchange(b"AT+SMTPSTOP\r", timeout=5.0, name="AT+SMTPSTOP"))
+    fed.wait_written(b"AT+SMTPSTOP\r")
+    engine.abort(CANCEL, token)  # meant for the send: the stop begun since runs on
+    engine.abort(CANCEL, object())
+    fed.feed(b"\r\nOK\r\n")
+    reply = second.get(timeout=2)
+    assert isinstance(reply, Reply) and reply.final.ok, reply
+    third = _in_thread(engine, Exchange(b"AT+CFTPSGET\r", timeout=5.0, name="AT+CFTPSGET"))
+    fed.wait_written(b"AT+CFTPSGET\r")
+    engine.abort(CANCEL, engine.in_flight())  # its own token does end it
+    error = third.get(timeout=2)
+    assert isinstance(error, ModemError) and error.code == "cancelled", error
+
+
 def _settling(settle: float) -> Exchange:
     def follow(line: str) -> Verdict:
         return Verdict.DONE if line.startswith("+CFTPSSTART:") else Verdict.IGNORE

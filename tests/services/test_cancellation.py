@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -17,6 +17,9 @@ from bridge.config import load_settings
 from bridge.daemon import Bridge
 from bridge.emulator.core import Emulator
 from bridge.emulator.services.ftps import FtpsService
+from bridge.modem.engine import Engine
+from bridge.modem.errors import ModemError
+from bridge.modem.exchange import Exchange, Reply
 from bridge.testservers.ftp import FtpTestServer
 from bridge.testservers.http import HttpTestServer
 from bridge.testservers.mosquitto import Mosquitto
@@ -150,6 +153,59 @@ def test_smtp_stop_answers_the_waiting_send(
     server.release_replies()
     bench.ask("smtp/send", {"subject": "next", "body": "b"}, "next")
     assert bench.answer("smtp/send", "next", timeout=30)["status"] == "ok"
+
+
+def test_the_shutdown_never_aborts_the_stop_a_cancelled_send_began(
+    bench: Bench,
+    smtp_server_factory: Callable[..., SmtpTestServer],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shutdown cancels the waiting send, then aborts the exchange that was in
+    flight. The send may wake to the cancel first and begin its AT+SMTPSTOP: that one
+    must run to its OK, not be aborted in its place (it was, once in CI: the answer then
+    went out before the module had the stop). Here the stopping thread is made slow."""
+    server = smtp_server_factory(require_auth=False)
+    bridge = bench.bridge(smtp=_smtp(server))
+    engine = bridge.modems["modem"].engine
+    stops: list[Reply | ModemError] = []
+    real_run, real_abort = Engine.run, Engine.abort
+
+    def run(self: Engine, exchange: Exchange) -> Reply:
+        try:
+            reply = real_run(self, exchange)
+        except ModemError as exc:
+            if b"SMTPSTOP" in exchange.command:
+                stops.append(exc)
+            raise
+        if b"SMTPSTOP" in exchange.command:
+            stops.append(reply)
+        return reply
+
+    def slow_abort(self: Engine, error: ModemError, only: object | None = None) -> None:
+        bench.emulator.faults.hang()  # the stop, once sent, waits for its answer
+        try:
+            deadline = time.monotonic() + 5
+            while not _running(engine, b"AT+SMTPSTOP") and time.monotonic() < deadline:
+                time.sleep(0.002)
+            real_abort(self, error, only)
+        finally:
+            bench.emulator.faults.unhang()
+
+    monkeypatch.setattr(Engine, "run", run)
+    monkeypatch.setattr(Engine, "abort", slow_abort)
+    server.hold_replies()
+    bench.ask("smtp/send", {"subject": "s", "body": "b"}, "send")
+    bench.wait_for_command("AT+SMTPSEND")
+    stopping = threading.Thread(target=bench.stop, args=(bridge,))
+    stopping.start()
+    assert bench.answer("smtp/send", "send")["error"]["code"] == "cancelled"
+    stopping.join(15)
+    assert len(stops) == 1 and isinstance(stops[0], Reply) and stops[0].final.ok, stops
+
+
+def _running(engine: Engine, command: bytes) -> bool:
+    pending = engine.in_flight()
+    return pending is not None and command in cast(Any, pending).exchange.command
 
 
 def test_shutdown_answers_the_waiting_send_and_stops_the_module(
