@@ -53,6 +53,25 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
     return {"p50_ms": rank(0.50), "p99_ms": rank(0.99)}
 
 
+def scheduling_gaps(seconds: float = 1.0) -> dict[str, float]:
+    """The machine's own noise: one thread that only reads the clock, for `seconds`;
+    every pause over 1 ms is the scheduler or the hypervisor taking the CPU away. A
+    shared VM's p99 moves with these, whatever runs on it."""
+    gaps: list[int] = []
+    clock = time.perf_counter_ns
+    end = clock() + int(seconds * 1e9)
+    last = clock()
+    while last < end:
+        now = clock()
+        if now - last > 1_000_000:
+            gaps.append(now - last)
+        last = now
+    return {
+        "gaps_over_1ms_per_s": round(len(gaps) / seconds, 1),
+        "max_gap_ms": round(max(gaps, default=0) / 1e6, 2),
+    }
+
+
 class EmulatorProcess(ManagedServer):
     """`sim5360-bridge emulate` in its own process (so it does not share the bench's
     GIL), booted with echo off; `link` is its port. Its stderr is kept for errors."""

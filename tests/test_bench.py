@@ -39,6 +39,7 @@ def test_latency_bench_reports_both_brokers() -> None:
     floor = out["nodelay_broker"]["floor"]  # bench/relay.py answered every request
     assert 0 < floor["modem_at_request"]["p50_ms"] <= floor["modem_at_request"]["p99_ms"]
     assert "floor" not in out["default_broker"]
+    assert out["nodelay_broker"]["machine_noise"]["gaps_over_1ms_per_s"] >= 0
 
 
 def test_engine_bench_reports_round_trips_download_and_idle_cpu() -> None:
