@@ -34,7 +34,8 @@ from bridge.at import (
     Receiver,
     Urc,
 )
-from bridge.modem.errors import OFFLINE, REBOOTED, TIMEOUT, ModemError
+from bridge.at.datamode import ESC
+from bridge.modem.errors import MODEM_ERROR, OFFLINE, REBOOTED, TIMEOUT, ModemError
 from bridge.modem.exchange import Exchange, Reply, Verdict
 from bridge.modem.transport import Port, TransportError
 
@@ -144,6 +145,7 @@ class _Pending:
         # transfer's (one cancelled, or a previous run's, ending just before this began)
         self.prompted = exchange.send_on is None
         self.deferred: _Abort | None = None  # a cancel that came during the data phase
+        self.prompt_cancelled = False  # a `>` no one asked for was ended with ESC
 
 
 class UrcWaiter:
@@ -319,6 +321,8 @@ class Engine:
 
     def _exchange(self, exchange: Exchange) -> Reply:
         prompt = exchange.send_on if exchange.send_on in (">", ">>") else None
+        if exchange.cancel_prompt and exchange.send_on is None:
+            prompt = ">"
         command = exchange.command.decode("ascii", "replace").strip()
         with self._rx_lock:
             if self._transport is None or self._watch is None:
@@ -371,6 +375,8 @@ class Engine:
             ):
                 self._send_payload(pending)
                 payload_sent = True
+            elif isinstance(event, Prompt) and exchange.send_on is None:
+                self._cancel_prompt(pending)
             elif isinstance(event, InfoLine):
                 if event.pdu is not None:
                     pdus[len(lines)] = event.pdu
@@ -379,6 +385,13 @@ class Engine:
                 if event.ok and not payload_sent:
                     continue  # CHTTPACT: some firmware says OK before REQUEST
                 pending.data_phase = False
+                if pending.prompt_cancelled:
+                    raise ModemError(
+                        MODEM_ERROR,
+                        f"{exchange.label()} opened a '>' prompt for data it was not given: "
+                        "cancelled (ESC)",
+                        {"module_error": event.detail or event.kind.value},
+                    )
                 if pending.deferred is not None and exchange.follow is not None and event.ok:
                     raise pending.deferred.error  # the data is in; the rest may be dropped
                 final = event
@@ -395,6 +408,13 @@ class Engine:
                     lines.append(event.text)
                 elif verdict is Verdict.DONE:
                     return Reply(final, lines, completion=event.text, pdus=pdus)
+
+    def _cancel_prompt(self, pending: _Pending) -> None:
+        """ESC to a `>` prompt no one will fill: the module answers it and is back in
+        command mode, instead of taking every later command as the text it waits for."""
+        log.warning("%s opened a '>' prompt; cancelling it (ESC)", pending.exchange.label())
+        pending.prompt_cancelled = True
+        self._write(ESC)
 
     def _count_leftovers(self, pending: _Pending) -> None:
         """Results that reached an exchange after it ended were someone else's."""
@@ -469,6 +489,10 @@ class Engine:
             return self._probe(timeout)
 
     def _probe(self, timeout: float) -> bool:
+        # ESC first: a module left at a `>` prompt (the bridge killed in the middle of
+        # an SMS, a command that timed out there) takes everything as its text until
+        # ESC; in command mode the module ignores it
+        self._write(ESC)
         try:
             reply = self._exchange(Exchange(b"AT\r", timeout=timeout, name="AT (probe)"))
         except ModemError as exc:

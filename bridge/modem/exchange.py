@@ -33,6 +33,9 @@ class Exchange:
     exchange at OK, and silence of `settle` seconds after OK completes it without one.
     `on_data` receives the
     length-framed blocks as they arrive, on the thread that runs the exchange.
+    `cancel_prompt`, for a command that may open a `>` prompt nobody will fill (raw AT,
+    `AT+CMGW=20`): ESC ends the prompt, and the exchange fails with `modem_error` once
+    the module has answered; else the module would take every later command as text.
     """
 
     command: bytes
@@ -45,6 +48,7 @@ class Exchange:
     settle: float | None = None
     on_data: Callable[[DataBlock], None] | None = None
     name: str = field(default="")  # for logs; the command's name, never its parameters
+    cancel_prompt: bool = False
 
     def label(self) -> str:
         if self.name:

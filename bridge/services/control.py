@@ -34,7 +34,8 @@ def modem_at(ctx: ServiceContext, request: RawAtRequest) -> dict[str, Any]:
     if not ctx.modem_settings.allow_raw_at:
         raise ServiceError(FORBIDDEN, "raw AT is off (allow_raw_at = false)")
     line = param(lambda: at.raw_command(request.command))
-    reply = ctx.run(Exchange(line, info=None, timeout=request.timeout, name="raw AT"))
+    raw = Exchange(line, info=None, timeout=request.timeout, name="raw AT", cancel_prompt=True)
+    reply = ctx.run(raw)
     final = reply.final
     result = final.kind.value + (f": {final.detail}" if final.detail else "")
     # read-backs such as AT+SMTPAUTH? carry passwords: the same redaction as the logs

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 import pytest
+import serial
 
 from bridge.daemon import Bridge
 from bridge.emulator.core import Emulator
@@ -123,6 +124,44 @@ def test_raw_at_when_allowed_refuses_injection_and_redacts(
     back = probe.request(BASE, "modem/at", {"command": "AT+SMTPAUTH?"})
     assert "hunter2-secret" not in json.dumps(back)
     assert "<redacted>" in json.dumps(back["data"]["lines"])
+
+
+def test_raw_at_that_opens_a_prompt_is_cancelled_and_the_module_serves_on(
+    emulator_factory: EmulatorFactory,
+    broker: Mosquitto,
+    bridge_factory: Factory,
+    probe_factory: Probes,
+) -> None:
+    """`AT+CMGW=20` opens the PDU prompt: left open, the module took every later command
+    as the SMS's text, recovery (AT+CRESET) included, until a power cycle."""
+    emulator = emulator_factory()
+    probe = probe_factory(broker)
+    bridge_factory(broker, emulator, modem="allow_raw_at = true")
+    reply = probe.request(BASE, "modem/at", {"command": "AT+CMGW=20", "timeout": 5})
+    assert reply["error"]["code"] == "modem_error", reply
+    assert "prompt" in reply["error"]["message"]
+    after = probe.request(BASE, "modem/at", {"command": "AT", "timeout": 5})
+    assert after["status"] == "ok" and after["data"]["result"] == "OK", after
+    assert probe.request(BASE, "modem/status", {})["status"] == "ok"
+
+
+def test_a_module_left_at_a_prompt_comes_online(
+    emulator_factory: EmulatorFactory,
+    broker: Mosquitto,
+    bridge_factory: Factory,
+    probe_factory: Probes,
+) -> None:
+    """A bridge killed at an SMS's `>` prompt leaves the module there: the next start's
+    ESC ends it, where `AT` alone would be taken as the message's text."""
+    emulator = emulator_factory()
+    with serial.Serial(str(emulator.link), 115200, timeout=2) as port:
+        port.write(b"AT+CMGF=0\r")
+        assert b"OK" in port.read_until(b"OK\r\n")
+        port.write(b"AT+CMGW=20\r")
+        assert b">" in port.read_until(b"> ")
+    bridge = bridge_factory(broker, emulator)  # it waits for the modem to be online
+    assert bridge.modems["modem"].wait_online(5)
+    assert probe_factory(broker).request(BASE, "modem/status", {})["status"] == "ok"
 
 
 def test_retained_state_status_info_and_urcs(running: Running) -> None:

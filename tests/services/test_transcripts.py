@@ -21,7 +21,16 @@ from bridge.services.http_models import HttpRequestRequest
 from bridge.services.pop3 import Pop3ListRequest
 from bridge.services.smtp_models import SmtpSendRequest
 from tests.at.test_seed_examples import LIST_193
-from tests.services.transcript import Transcript, Turn, block, command, play, settings, wire
+from tests.services.transcript import (
+    PROBE,
+    Transcript,
+    Turn,
+    block,
+    command,
+    play,
+    settings,
+    wire,
+)
 
 OK = wire("OK")
 ERROR = wire("ERROR")
@@ -365,7 +374,7 @@ def test_https_stack_left_taken_is_released_first_and_a_refused_open_still_relea
 
 def test_initialisation_sets_the_unset_clock_and_reads_the_identity(tmp_path: Path) -> None:
     turns = [
-        (command("AT"), OK),
+        (PROBE, OK),
         (command("ATE0"), OK),
         (command("AT+CMEE=2"), OK),
         (command("AT+CREG=1"), OK),

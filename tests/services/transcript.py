@@ -38,6 +38,10 @@ def command(line: str) -> bytes:
     return re.escape(line.encode() + b"\r")
 
 
+# the engine's probe: ESC (it ends a `>` prompt the module may have been left at), then AT
+PROBE = re.escape(b"\x1bAT\r")
+
+
 def wire(*lines: str) -> bytes:
     """Module framing: each response line as \\r\\n<line>\\r\\n."""
     return b"".join(b"\r\n" + line.encode() + b"\r\n" for line in lines)
