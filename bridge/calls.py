@@ -1,6 +1,7 @@
 """Incoming calls of one modem: while a call rings, the module repeats `RING` (and, with
 AT+CLIP=1, `+CLIP: "<number>",…` after it) every few seconds. One `incoming_call` event
-per call, with the number from the first `+CLIP`; with `sms.reject_calls`, one AT+CHUP
+per call, with the number from the first `+CLIP` (a `+CLIP` with another number is
+another call: no URC says an unanswered one ended); with `sms.reject_calls`, one AT+CHUP
 on the modem's worker (never from the reader thread the URCs arrive on)."""
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class CallWatcher:
         self._lock = threading.Lock()
         self._last_ring: float | None = None
         self._announced = False
+        self._caller_of_call: str | None = None  # the number announced for this call
         # the control lane: the caller is not kept ringing behind a long request
         self._hang_up = Action("call", "hang_up", _HangUp, self._run_hang_up, immediate=True)
 
@@ -60,12 +62,14 @@ class CallWatcher:
         self._rang()
 
     def _caller(self, urc: Urc) -> None:
+        caller = cellular.parse_clip(urc.value)
         self._rang()
         with self._lock:
-            if self._announced:
+            # no URC ends an unanswered call: another number within the gap is another call
+            if self._announced and caller == self._caller_of_call:
                 return
             self._announced = True
-        caller = cellular.parse_clip(urc.value)
+            self._caller_of_call = caller
         self.modem.emit_event(EventType.INCOMING_CALL, **{"from": caller})
         if self.reject:
             job = Job(self._hang_up, _HangUp(), self._hung_up, label=f"{self.modem.id} AT+CHUP")

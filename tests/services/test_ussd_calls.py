@@ -65,6 +65,21 @@ def test_a_ringing_call_is_one_event(sms_rig: RigMaker) -> None:
     rig.emulator.network.caller_hangs_up()
 
 
+def test_another_caller_right_after_a_call_is_another_event(sms_rig: RigMaker) -> None:
+    """No URC tells that an unanswered call ended; a different `+CLIP` number (or a
+    withheld one) within the ring gap is another call, not the same one."""
+    rig = sms_rig()
+    rig.emulator.network.incoming_call(CALLER)
+    assert rig.event("incoming_call")["from"] == CALLER
+    rig.emulator.network.caller_hangs_up()
+    rig.emulator.network.incoming_call(None)  # at once: well within the 8 s gap
+    assert rig.event("incoming_call")["from"] is None
+    rig.emulator.network.caller_hangs_up()
+    rig.emulator.network.incoming_call(CALLER)
+    assert rig.event("incoming_call")["from"] == CALLER
+    rig.emulator.network.caller_hangs_up()
+
+
 def test_reject_calls_hangs_up_once_and_still_reports(sms_rig: RigMaker) -> None:
     rig = sms_rig(sms="reject_calls = true")
     rig.emulator.network.incoming_call(None)  # a withheld number
