@@ -143,7 +143,7 @@ def _not_connected(step: Step, reply: Reply) -> ServiceError:
     return ServiceError(
         CONNECT_FAILED,
         "the module could not open the HTTPS session (unknown host, refused, or TLS failed)",
-        {"module_error": said},
+        {"module_error": said, "module_code": int(said) if said.isdigit() else said},
     )
 
 

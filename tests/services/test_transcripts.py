@@ -367,6 +367,7 @@ def test_https_stack_left_taken_is_released_first_and_a_refused_open_still_relea
         request = HttpRequestRequest(url="https://www.example.com/")
         error = _fails(transcript, "http/request", request)
         assert error.code == "https_connect_failed"
+        assert error.detail["module_code"] == "ERROR"  # API.md: always the module's word
 
 
 # -- the initialisation script --------------------------------------------------------------
