@@ -58,10 +58,13 @@ RESULTS = ResultCodes.table("smtp")
 
 
 class _Sending:
-    """One send waiting for its result; `stopped` is set by smtp/stop."""
+    """One send waiting for its result; `stopped` is set by smtp/stop. `connecting`:
+    AT+SMTPSEND is not answered yet (the module answers it once the server has greeted),
+    and the module takes no other command until it is: the send stops itself then."""
 
     def __init__(self) -> None:
         self.stopped = threading.Event()
+        self.connecting = True
 
 
 _active: dict[int, _Sending] = {}  # by ServiceContext.modem_key
@@ -83,12 +86,23 @@ def _registered(key: int) -> Iterator[_Sending]:
 
 def stop_send(ctx: ServiceContext) -> bool:
     """AT+SMTPSTOP, after marking the modem's pending send as stopped (its response is
-    then `cancelled`). True when the module had a send to stop."""
+    then `cancelled`). True when the module had a send to stop. While the module is
+    still connecting (AT+SMTPSEND unanswered) the mark is all: the send stops the
+    module itself once it answers, rather than this waiting behind it."""
     with _active_lock:
         sending = _active.get(ctx.modem_key)
-    if sending is not None:
-        sending.stopped.set()
+        if sending is not None:
+            sending.stopped.set()
+            if sending.connecting:
+                return True
     return ctx.run(_stop_exchange()).final.ok
+
+
+def _connected(sending: _Sending) -> bool:
+    """AT+SMTPSEND has been answered; True when smtp/stop came meanwhile."""
+    with _active_lock:
+        sending.connecting = False
+        return sending.stopped.is_set()
 
 
 def _stop_exchange() -> Exchange:
@@ -247,11 +261,18 @@ def _send(ctx: ServiceContext, timeout: float) -> None:
             timeout=min(SEND_ANSWER, timeout),
             name="AT+SMTPSEND",
         )
-        reply = ctx.run(send)
+        try:
+            reply = ctx.run(send)
+        finally:
+            stopped = _connected(sending)
         if not reply.final.ok:
+            if stopped:
+                raise ServiceError(CANCELLED, "the send was stopped (smtp/stop)")
             word = reply.first("+SMTP:")
             raise RESULTS.failure(word, send.label()) if word else module_error(send, reply.final)
         try:
+            if stopped:  # smtp/stop came while the module was connecting
+                raise ServiceError(CANCELLED, "the send was stopped (smtp/stop)")
             word = ctx.wait_urc(waiter, timeout).value
         except ServiceError as exc:
             if exc.code not in (TIMEOUT, CANCELLED):
@@ -262,7 +283,8 @@ def _send(ctx: ServiceContext, timeout: float) -> None:
                 raise ServiceError(
                     TIMEOUT, f"no result from the module within {timeout:g}s; stopped it"
                 ) from None
-            raise ServiceError(CANCELLED, "the request was cancelled; the send stopped") from None
+            why = "the send was stopped (smtp/stop)" if stopped else "the request was cancelled"
+            raise ServiceError(CANCELLED, f"{why}; the send stopped") from None
         if word.upper() == "SUCCESS":
             return  # even after a stop: the mail has gone
         if sending.stopped.is_set():

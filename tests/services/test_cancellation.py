@@ -16,6 +16,7 @@ import pytest
 from bridge.config import load_settings
 from bridge.daemon import Bridge
 from bridge.emulator.core import Emulator
+from bridge.emulator.services import smtp as emulated_smtp
 from bridge.emulator.services.ftps import FtpsService
 from bridge.modem.engine import Engine
 from bridge.modem.errors import ModemError
@@ -153,6 +154,46 @@ def test_smtp_stop_answers_the_waiting_send(
     server.release_replies()
     bench.ask("smtp/send", {"subject": "next", "body": "b"}, "next")
     assert bench.answer("smtp/send", "next", timeout=30)["status"] == "ok"
+
+
+class _Mute(socketserver.StreamRequestHandler):
+    """An SMTP server that takes the connection and never greets."""
+
+    def handle(self) -> None:
+        self.rfile.read()
+
+
+def test_smtp_stop_answers_at_once_while_the_module_is_still_connecting(
+    bench: Bench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The module answers AT+SMTPSEND only once the server has greeted, and takes no
+    other command until then: smtp/stop must not wait behind it (it waited for the
+    module's own connect timeout). The send stops itself once the module answers."""
+    monkeypatch.setattr(emulated_smtp, "SESSION_TIMEOUT", 2.0)  # the module gives up
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Mute) as mute:
+        mute.daemon_threads = True
+        threading.Thread(target=mute.serve_forever, daemon=True).start()
+        smtp = "\n".join(
+            [
+                f'server = "{SMTP_HOST}"',
+                f"port = {mute.server_address[1]}",
+                'from_address = "gw@example.com"',
+                'to = ["a@example.com"]',
+            ]
+        )
+        bench.bridge(smtp=smtp)
+        bench.ask("smtp/send", {"subject": "s", "body": "b", "timeout": 60}, "send")
+        bench.wait_for_command("AT+SMTPSEND")
+        asked = time.monotonic()
+        bench.ask("smtp/stop", {}, "stop")
+        assert bench.answer("smtp/stop", "stop")["data"] == {"stopped": True}
+        assert time.monotonic() - asked < ANSWER_WITHIN + 0.5
+        reply = bench.answer("smtp/send", "send", timeout=20)
+        assert reply["error"]["code"] == "cancelled", reply
+        assert "smtp/stop" in reply["error"]["message"]
+        mute.shutdown()
+    bench.ask("modem/status", {}, "after")
+    assert bench.answer("modem/status", "after")["status"] == "ok"
 
 
 def test_the_shutdown_never_aborts_the_stop_a_cancelled_send_began(
