@@ -65,17 +65,25 @@ def parse_body(
         text = payload.decode("utf-8") if payload else "{}"
         body = json.loads(text)
     except UnicodeDecodeError:
-        return None, None, ServiceError(INVALID_JSON, "payload is not UTF-8")
+        return None, None, not_json("is not UTF-8")
     except json.JSONDecodeError as exc:
-        return None, None, ServiceError(INVALID_JSON, f"payload is not JSON: {exc.msg}")
+        return None, None, not_json(f"is not JSON: {exc.msg}")
     if not isinstance(body, dict):
-        return None, None, ServiceError(INVALID_JSON, "payload must be a JSON object")
+        return None, None, not_json("must be a JSON object")
     transaction = body.pop("transaction", None)
     if transaction is not None and (
         isinstance(transaction, bool) or not isinstance(transaction, str | int | float)
     ):
         return None, None, invalid("transaction", "must be a string or a number")
     return Parsed(body, transaction), transaction, None
+
+
+def not_json(reason: str) -> ServiceError:
+    """`invalid_json` in the one shape of bad input: `detail.errors`, whose field is the
+    payload itself ("")."""
+    return ServiceError(
+        INVALID_JSON, f"payload {reason}", {"errors": [{"field": "", "reason": reason}]}
+    )
 
 
 def validate(model: type[Request], body: dict[str, Any]) -> Request:

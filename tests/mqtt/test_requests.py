@@ -92,6 +92,8 @@ def test_bad_requests_get_error_responses(
     assert reply["error"]["code"] == code, reply
     if code == "invalid_request" and "transaction" not in raw.decode("utf-8", "replace"):
         assert reply["error"]["detail"]["errors"][0]["field"]
+    if code == "invalid_json":  # the one shape of bad input; the field is the payload
+        assert reply["error"]["detail"]["errors"][0]["field"] == "", reply
     # and it keeps serving
     assert probe.request(BASE, "modem/status", {})["status"] == "ok"
 
