@@ -107,6 +107,7 @@ class ModemFace:
         registered = creg_urc_registered(urc.value)
         if self._registered is not None and registered != self._registered:
             self.publish_event(EventType.NETWORK_BACK if registered else EventType.NETWORK_LOST)
+            self._status.kick()  # the retained status says where it is registered now
         self._registered = registered
 
     # -- status ---------------------------------------------------------------------

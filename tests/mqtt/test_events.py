@@ -15,11 +15,16 @@ def test_network_and_reboot_events(  # type: ignore[no-untyped-def]
     status = probe.wait_for(f"{BASE}/modem/status", timeout=15)
     assert status["registration"] == "home"
 
+    emulator.radio.creg_stat = 2
     emulator.faults.inject_urc("+CREG: 2")  # searching: the network is gone
     lost = probe.wait_for(f"{BASE}/modem/event")
     assert lost["event_type"] == "network_lost" and lost["time"]
+    # the retained status follows at once, not at the next refresh (minutes away)
+    assert probe.wait_for(f"{BASE}/modem/status", timeout=5)["registration"] != "home"
+    emulator.radio.creg_stat = 5
     emulator.faults.inject_urc("+CREG: 5")
     assert probe.wait_for(f"{BASE}/modem/event")["event_type"] == "network_back"
+    assert probe.wait_for(f"{BASE}/modem/status", timeout=5)["registration"] == "roaming"
 
     emulator.faults.reboot()
     assert probe.wait_for(f"{BASE}/modem/event")["event_type"] == "modem_rebooted"
