@@ -23,7 +23,10 @@ from typing import TYPE_CHECKING
 
 from bridge.config import load_settings
 from bridge.daemon import Bridge
+from bridge.health import heartbeat_path
 from bridge.log import configure_logging
+from bridge.mainloop import MainLoop
+from bridge.sdnotify import Notifier
 
 if TYPE_CHECKING:
     from bridge.emulator.core import Emulator
@@ -198,8 +201,12 @@ def main(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         received = work / "smtp-received"
         threading.Thread(target=_show_mail, args=(smtp, received, stop), daemon=True).start()
-        stop.wait(args.duration)
-        stop.set()
+        if args.duration is not None:
+            ending = threading.Timer(args.duration, stop.set)
+            ending.daemon = True
+            ending.start()
+        # the daemon's own loop: the heartbeat `sim5360-bridge health` reads, watchdog
+        MainLoop(bridge, Notifier(), heartbeat_path(settings.files.state_dir)).run(stop)
     if args.dir is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0

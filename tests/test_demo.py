@@ -71,6 +71,15 @@ def test_demo_runs_and_answers(tmp_path: Path) -> None:
             assert (event["from"], event["text"]) == (fifo.group(1), fifo.group(2))
             balance = probe.request("sim5360", "ussd/send", {"code": "*100#"})
             assert balance["status"] == "ok" and "Balance" in balance["data"]["text"], balance
+            health = subprocess.run(  # the demo's bridge is the daemon: its heartbeat is fresh
+                [sys.executable, "-m", "bridge.cli", "health", "--config", str(_config(tmp_path))],
+                capture_output=True,
+                text=True,
+                env=_environment(),
+                timeout=60,
+                check=False,
+            )
+            assert health.returncode == 0, health.stdout + health.stderr
         finally:
             probe.close()
         proc.send_signal(signal.SIGINT)
@@ -80,6 +89,10 @@ def test_demo_runs_and_answers(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def _config(tmp_path: Path) -> Path:
+    return tmp_path / "demo" / "demo.toml"
 
 
 def _demo(tmp_path: Path, mqtt_port: int, duration: float) -> list[str]:
