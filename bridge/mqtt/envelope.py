@@ -87,9 +87,11 @@ def not_json(reason: str) -> ServiceError:
 
 
 def validate(model: type[Request], body: dict[str, Any]) -> Request:
-    """The request model; ServiceError(invalid_request) listing every field problem."""
+    """The request model; ServiceError(invalid_request) listing every field problem.
+    Validated as the JSON it came as: strict types, yet an array is a tuple and a
+    string an enum member, as JSON has no others."""
     try:
-        return model.model_validate(body)
+        return model.model_validate_json(json.dumps(body))
     except ValidationError as exc:
         raise from_validation(exc, model) from None
 

@@ -46,9 +46,10 @@ SMS_SETUP_BOUND = 4 * 5.0  # the SMS settings: four commands of the default time
 
 
 class Request(BaseModel):
-    """Base of every request model: strict about unknown fields."""
+    """Base of every request model: strict about unknown fields and about types (one rule
+    for every field: `"5"` is not a number, `1` not a boolean)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 ProgressFn = Callable[[str, int | None, int | None], None]

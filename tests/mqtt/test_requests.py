@@ -77,6 +77,10 @@ def test_mqtt5_response_topic_and_correlation_data(running: Running) -> None:
         ("modem/status", b'{"bogus": 1}', "invalid_request"),
         ("modem/at", b'{"command": 5}', "invalid_request"),
         ("modem/at", b'{"command": "AT", "timeout": "soon"}', "invalid_request"),
+        # one rule for every field: a number in a string is a wrong type, not a number
+        ("modem/at", b'{"command": "AT", "timeout": "5"}', "invalid_request"),
+        ("sms/send", b'{"to": "+4915100000001", "text": "x", "flash": 1}', "invalid_request"),
+        ("modem/at", b'{"command": "AT", "timeout": 5}', "forbidden"),  # an int is a number
         ("modem/status", b'{"transaction": {"a": 1}}', "invalid_request"),
         ("nosuch/thing", b"{}", "unknown_action"),
         ("modem/status", b"x" * (1 << 20), "too_large"),
