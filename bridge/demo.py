@@ -180,7 +180,7 @@ def main(args: argparse.Namespace) -> int:
     passwords = {name: secrets.token_urlsafe(9) for name in ("smtp", "pop3", "ftp", "ftps")}
     stop = _stop_on_signals()
     with ExitStack() as stack:
-        broker = stack.enter_context(Mosquitto(port=mqtt_port or None))
+        broker = stack.enter_context(Mosquitto(port=mqtt_port or None, own_group=True))
         smtp = stack.enter_context(SmtpTestServer(user=USER, password=passwords["smtp"]))
         ports, http, https = _file_servers(stack, work, passwords)
         ports["smtp"] = smtp.port

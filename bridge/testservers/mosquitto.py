@@ -24,7 +24,10 @@ def mosquitto_binary() -> str:
 class Mosquitto(ManagedServer):
     """`persistent`: sessions and queued messages survive `restart()` (saved on stop).
     `nodelay` (the default): `set_tcp_nodelay true`, without which every request and
-    response waits out a 40 ms delayed ACK; off only to measure that (bench/latency.py)."""
+    response waits out a 40 ms delayed ACK; off only to measure that (bench/latency.py).
+    `own_group`: in a process group of its own, so that Ctrl-C in a terminal (SIGINT to
+    the foreground group) does not take the broker down before the bridge has said
+    goodbye on it; whoever started it stops it (the demo)."""
 
     def __init__(
         self,
@@ -34,6 +37,7 @@ class Mosquitto(ManagedServer):
         certificates: TestCertificates | None = None,
         users: dict[str, str] | None = None,
         nodelay: bool = True,
+        own_group: bool = False,
     ) -> None:
         """`certificates`: a TLS listener; `users`: only these may connect (passwords)."""
         self.host = LOOPBACK
@@ -42,6 +46,7 @@ class Mosquitto(ManagedServer):
         self.certificates = certificates
         self.users = users
         self.nodelay = nodelay
+        self.own_group = own_group
         self._dir = Path(tempfile.mkdtemp(prefix="mosquitto-"))
         self._proc: subprocess.Popen[bytes] | None = None
         self.log_path = self._dir / "mosquitto.log"
@@ -82,12 +87,17 @@ class Mosquitto(ManagedServer):
         path.write_text("\n".join(lines) + "\n")
         return path
 
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
                 [mosquitto_binary(), "-c", str(self._config())],
                 stdout=subprocess.DEVNULL,
                 stderr=log,
+                process_group=0 if self.own_group else None,
             )
         try:
             wait_listening(self.port, timeout=10)
