@@ -8,11 +8,8 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
-
-from bridge.config import MqttSettings
 from bridge.mqtt.link import Inbound, MqttLink
 from bridge.testservers.mosquitto import Mosquitto
 from tests.fixtures.mqtt import MqttProbe
@@ -31,24 +28,6 @@ class HeldInbox(queue.SimpleQueue[Inbound]):
         self.holding.set()
         assert self.release.wait(30), "never released"
         super().put(item)
-
-
-@pytest.fixture
-def link(broker: Mosquitto) -> Iterator[MqttLink]:
-    settings = MqttSettings.model_validate(
-        {"host": broker.host, "port": broker.port, "client_id": f"w-{time.monotonic_ns()}"}
-    )
-    made = MqttLink(
-        settings,
-        will_topic="w/state",
-        will_payload=b"offline",
-        subscriptions=lambda: [("w/in", 1)],
-        on_connected=lambda: None,
-    )
-    made.start()
-    assert made.connected.wait(10), "no connection to the broker"
-    yield made
-    made.stop()
 
 
 def test_a_publish_from_another_thread_goes_out_while_pahos_thread_is_busy(
