@@ -160,7 +160,9 @@ class Emulator:
     # -- power and plug (also the `faults.Wiring` the fault switches act through) ----
     def reboot(self) -> None:
         """The module restarts: work in flight dropped, services and settings reset, echo on,
-        the boot URCs again. The file system, the clock and NV settings survive."""
+        a hang over, the boot URCs again. The file system, the clock and NV settings
+        survive."""
+        self.faults.unhang()
         with self._power:
             self._awake.clear()
             self._output.new_epoch()

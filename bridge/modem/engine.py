@@ -209,6 +209,7 @@ class Engine:
         self._last_byte = time.monotonic()
         self._stale = False  # a command timed out: its answer may still come
         self.expecting_reboot = False  # set around a deliberate reset
+        self.echoes = 0  # command lines the module repeated: echo is on (a boot turns it on)
         self.stale_results = 0  # late final results dropped (for tests and status)
         self.protocol_errors = 0
 
@@ -627,6 +628,7 @@ class Engine:
                 if pending is not None:
                     pending.events.put(event)
             elif isinstance(event, Echo):
+                self.echoes += 1
                 continue
             elif isinstance(event, ProtocolError):
                 self.protocol_errors += 1

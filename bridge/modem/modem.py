@@ -23,8 +23,8 @@ from typing import Any
 
 from bridge.at import Urc
 from bridge.at import commands as at
-from bridge.modem.engine import Engine, UrcListener, UrcWaiter
-from bridge.modem.errors import OFFLINE, TIMEOUT, ModemError
+from bridge.modem.engine import REBOOT_URCS, Engine, UrcListener, UrcWaiter
+from bridge.modem.errors import CANCELLED, OFFLINE, TIMEOUT, ModemError
 from bridge.modem.events import EventType
 from bridge.modem.exchange import Exchange, Reply
 from bridge.modem.initialise import Identity, initialise, setup_sms
@@ -89,6 +89,13 @@ class Modem:
         self.sms_unready: str | None = NOT_SET_UP
         self._sms_lock = threading.Lock()
         self.engine.add_urc_listener(self._sms_done, "SMS DONE")
+        # A boot seen while the bridge expected one (recovering: a power cycle, its own
+        # reset) is reported once the module is online again, unless already reported.
+        self._been_online = False
+        self._boot_seen = False
+        self._reboot_reported = False
+        for boot in sorted(REBOOT_URCS):
+            self.engine.add_urc_listener(self._booted, boot)
 
     # -- life ---------------------------------------------------------------------
 
@@ -205,15 +212,25 @@ class Modem:
             self._wake.set()
 
     def restart(self, timeout: float) -> None:
-        """Reset the module (AT+CRESET) and wait until it is online again."""
+        """Reset the module (AT+CRESET) and wait up to `timeout` s until it is online
+        again. The caller reports the reboot. A module too stuck to answer the reset is
+        left to the supervisor's recovery (reopen, reset, a power cycle by hand), and
+        the wait is the same."""
+        give_up = time.monotonic() + timeout
         self.engine.expecting_reboot = True
+        self._reboot_reported = True
         try:
-            self.engine.run(Exchange(at.execute("+CRESET"), timeout=5.0))
+            self.engine.run(Exchange(at.execute("+CRESET"), timeout=min(5.0, timeout)))
+        except ModemError as exc:
+            if exc.code == CANCELLED:
+                raise
+            log.warning("modem %s: AT+CRESET: %s; waiting for the recovery", self.id, exc)
         finally:
             self._need_init = True
             self._set_state(ModemState.RECOVERING, "restarting")
             self._wake.set()
-        if not self.wait_online(timeout):
+        if not self.wait_online(max(0.0, give_up - time.monotonic())):
+            self._reboot_reported = False  # no answer reports it: the recovery will
             raise ModemError(OFFLINE, f"modem {self.id} did not come back within {timeout:g}s")
 
     # -- supervisor -------------------------------------------------------------------
@@ -225,9 +242,23 @@ class Modem:
 
     def _on_reboot(self) -> None:
         self._need_init = True
+        self._reboot_reported = True
         self._trouble("the module rebooted")
         self._wake.set()
         self.emit_event(EventType.MODEM_REBOOTED)
+
+    def _booted(self, urc: Urc) -> None:
+        """A URC listener: a boot URC, expected or not."""
+        self._boot_seen = True
+
+    def _online_again(self) -> None:
+        """After an initialisation: report a reboot no one reported yet (the module
+        booted while the bridge was recovering it), except at the bridge's start."""
+        unreported = self._boot_seen and not self._reboot_reported and self._been_online
+        self._boot_seen = self._reboot_reported = False
+        self._been_online = True
+        if unreported:
+            self.emit_event(EventType.MODEM_REBOOTED)
 
     def _sleep(self, seconds: float) -> None:
         self._wake.wait(seconds)
@@ -281,6 +312,7 @@ class Modem:
     def _initialise(self) -> None:
         self._need_init = False
         self.engine.expecting_reboot = True  # boot URCs are expected now
+        echoes = self.engine.echoes
         try:
             self.identity = initialise(
                 self.engine.run,
@@ -296,8 +328,11 @@ class Modem:
             raise
         finally:
             self.engine.expecting_reboot = False
+        if self.engine.echoes > echoes:  # echo on again: the module booted since ATE0
+            self._boot_seen = True  # (its boot URCs may have gone out while unplugged)
         self._failing_since = None
         self._set_state(ModemState.ONLINE, None)
+        self._online_again()
 
     def _health_check(self) -> None:
         """An AT when idle; silence means trouble: initialise again, which waits for

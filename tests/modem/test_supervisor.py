@@ -163,3 +163,97 @@ def test_a_mebibyte_of_garbage_between_commands(  # type: ignore[no-untyped-def]
     for _ in range(5):
         assert csq(modem, wait_online=5)
     assert modem.state.state is ModemState.ONLINE
+
+
+def events_of(modem: Modem) -> queue.SimpleQueue[str]:
+    events: queue.SimpleQueue[str] = queue.SimpleQueue()
+    modem.add_event_listener(lambda event_type, **fields: events.put(event_type))
+    return events
+
+
+def test_a_power_cycle_of_a_hung_module_is_reported_as_one_reboot(  # type: ignore[no-untyped-def]
+    emulator_factory, modem_factory: ModemFactory
+) -> None:
+    emulator: Emulator = emulator_factory()
+    modem = modem_factory(emulator, offline_after=1.0, backoff_max=0.5)
+    changes, events = watch_states(modem), events_of(modem)
+    emulator.faults.hang(None)
+    wait_state(changes, ModemState.OFFLINE, 20)
+    emulator.faults.unplug()
+    emulator.faults.replug(power_cycle=True)
+    wait_state(changes, ModemState.ONLINE, 15)
+    assert events.get(timeout=5) == "modem_rebooted"
+    assert csq(modem)
+    assert events.empty(), "reported twice"
+
+
+def test_a_replug_without_a_power_cycle_is_no_reboot(  # type: ignore[no-untyped-def]
+    emulator_factory, modem_factory: ModemFactory
+) -> None:
+    emulator: Emulator = emulator_factory()
+    modem = modem_factory(emulator)
+    changes, events = watch_states(modem), events_of(modem)
+    emulator.faults.unplug()
+    wait_state(changes, ModemState.RECOVERING, 5)
+    emulator.faults.replug()
+    wait_state(changes, ModemState.ONLINE, 5)
+    assert csq(modem)
+    assert events.empty()
+
+
+def test_a_reboot_on_its_own_is_reported_once(  # type: ignore[no-untyped-def]
+    emulator_factory, modem_factory: ModemFactory
+) -> None:
+    emulator: Emulator = emulator_factory()
+    modem = modem_factory(emulator)
+    changes, events = watch_states(modem), events_of(modem)
+    emulator.faults.reboot()
+    assert events.get(timeout=5) == "modem_rebooted"
+    wait_state(changes, ModemState.ONLINE, 10)
+    assert csq(modem)
+    assert events.empty(), "reported twice"
+
+
+def test_a_restart_of_a_stuck_module_waits_for_its_recovery(  # type: ignore[no-untyped-def]
+    emulator_factory, modem_factory: ModemFactory
+) -> None:
+    emulator: Emulator = emulator_factory()
+    modem = modem_factory(emulator, offline_after=30.0)
+    events = events_of(modem)
+    emulator.faults.hang(4)
+    started = time.monotonic()
+    modem.restart(20)  # the hang ends; the supervisor brings it back
+    assert 4 <= time.monotonic() - started < 20
+    assert csq(modem)
+    assert events.empty()  # the caller (modem/restart) reports it
+
+
+def test_a_restart_that_never_comes_back_answers_at_its_timeout(  # type: ignore[no-untyped-def]
+    emulator_factory, modem_factory: ModemFactory
+) -> None:
+    emulator: Emulator = emulator_factory()
+    modem = modem_factory(emulator, offline_after=30.0)
+    emulator.faults.hang(None)
+    started = time.monotonic()
+    with pytest.raises(ModemError) as exc:
+        modem.restart(3)
+    assert exc.value.code == "modem_offline"
+    assert 3 <= time.monotonic() - started < 5
+
+
+def test_a_reboot_whose_boot_urcs_were_missed_is_still_reported(  # type: ignore[no-untyped-def]
+    emulator_factory, modem_factory: ModemFactory
+) -> None:
+    """Over USB the port vanishes while the module boots, and its START may go out
+    before the bridge has the port again: the echo the reboot turned back on tells."""
+    emulator: Emulator = emulator_factory()
+    modem = modem_factory(emulator)
+    changes, events = watch_states(modem), events_of(modem)
+    emulator.faults.unplug()
+    wait_state(changes, ModemState.RECOVERING, 5)
+    emulator.faults.reboot()  # its boot URCs go nowhere
+    emulator.faults.replug()
+    wait_state(changes, ModemState.ONLINE, 10)
+    assert events.get(timeout=5) == "modem_rebooted"
+    assert csq(modem)
+    assert events.empty(), "reported twice"
