@@ -63,6 +63,7 @@ class Bridge:
             will_topic=self.topics.bridge_state,
             will_payload=OFFLINE,
             subscriptions=self._subscriptions,
+            retired=lambda: [self.topics.retired_requests(m) for m in self.modems],
             on_connected=self._connected,
             on_published=lambda mid: self.router.deliveries.acknowledged(mid),
         )

@@ -159,12 +159,16 @@ class MqttLink:
         subscriptions: Callable[[], list[tuple[str, int]]],
         on_connected: Callable[[], None],
         on_published: Callable[[int], None] = lambda mid: None,
+        retired: Callable[[], list[str]] = list,
     ) -> None:
-        """`on_published(mid)`: the broker acknowledged a QoS 1 publish (paho's thread)."""
+        """`on_published(mid)`: the broker acknowledged a QoS 1 publish (paho's thread).
+        `retired`: filters an earlier version subscribed to, dropped from a resumed
+        session (an overlapping one would bring each message twice)."""
         self.settings = settings
         self.inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
         self.connected = threading.Event()
         self._subscriptions = subscriptions
+        self._retired = retired
         self._on_connected = on_connected
         self._on_published = on_published
         v5 = settings.protocol == 5
@@ -239,6 +243,9 @@ class MqttLink:
         if reason.is_failure:
             log.warning("broker refused the connection: %s", reason)
             return
+        retired = self._retired() if flags.session_present else []
+        if retired:
+            client.unsubscribe(retired)
         subs = self._subscriptions()
         if subs and self.v5:
             # retained messages are never sent on subscribing: the bridge's topics are

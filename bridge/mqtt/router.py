@@ -168,6 +168,8 @@ class Router:
             return True
         parsed = self._parse(message.topic)
         if parsed is None:
+            if self._misshapen(message):
+                return True
             if self._other is not None:
                 self._other(message)
             self.rebalance()  # the message may be a capacity that shows a free modem
@@ -185,6 +187,31 @@ class Router:
         if entry is None:
             return True
         return self.serve(message, entry)
+
+    def _misshapen(self, message: Inbound) -> bool:
+        """A request to a modem of ours on a topic that names no `<service>/<action>`:
+        answered `unknown_action` on the response topic that mirrors it (or its MQTT 5
+        Response Topic), never run, not journaled."""
+        wrong = self.topics.misshapen_request(message.topic)
+        if wrong is None or wrong[0] not in self.workers:
+            return False
+        owner, levels = wrong
+        if message.retain:
+            return True  # sent again on every connect: not answered again and again
+        _, transaction, _ = parse_body(message.payload, self.request_limit)
+        mirrored = self.topics.response(owner, levels).rstrip("/")
+        target = ReplyTarget(
+            topic=message.response_topic or mirrored,
+            progress_topic="",
+            correlation_data=message.correlation_data,
+            transaction=transaction,
+            pooled=False,
+            key=levels,
+            owner=owner,
+        )
+        reason = f"no action {levels!r}: a request topic ends in <service>/<action>"
+        self.answer(target, ServiceError(UNKNOWN_ACTION, reason), None)
+        return True
 
     def _parse(self, topic: str) -> tuple[str, str] | None:
         """(owner, key) of a request: a modem's, or a pool job's (owner `jobs`), whether

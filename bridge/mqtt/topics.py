@@ -54,8 +54,23 @@ class Topics:
         return f"{self.base}/{modem}/mail"
 
     def requests(self, modem: str) -> str:
-        """The subscription filter for a modem's requests."""
+        """The subscription filter for a modem's requests, at every depth: one whose
+        topic is not `<service>/<action>` is answered too (`misshapen_request`)."""
+        return f"{self.base}/{modem}/request/#"
+
+    def retired_requests(self, modem: str) -> str:
+        """The request filter of 0.1.0 and earlier builds. A persistent session made by
+        one keeps it, and beside `requests()` it would bring every request twice: it
+        is unsubscribed when the broker resumes a session."""
         return f"{self.base}/{modem}/request/+/+"
+
+    def misshapen_request(self, topic: str) -> tuple[str, str] | None:
+        """`<base>/<owner>/request[/<levels>]` whose levels are not `<service>/<action>`
+        -> (owner, the levels as sent, maybe "")."""
+        parts = self._below_base(topic)
+        if parts is None or len(parts) < 2 or parts[1] != "request" or len(parts) == 4:
+            return None
+        return parts[0], "/".join(parts[2:])
 
     def response(self, owner: str, key: str) -> str:
         """`owner` is a modem id or `jobs`; `key` is `<service>/<action>`."""

@@ -102,6 +102,32 @@ def test_bad_requests_get_error_responses(
     assert probe.request(BASE, "modem/status", {})["status"] == "ok"
 
 
+@pytest.mark.parametrize("levels", ["smtp", "smtp/send/now", "", "a/b/c/d"])
+def test_a_request_topic_without_service_and_action_is_answered(
+    running: Running, levels: str
+) -> None:
+    """Not silence: `unknown_action` on the response topic that mirrors it."""
+    _, _, probe = running
+    topic = f"{BASE}/modem/request/{levels}".rstrip("/")
+    probe.publish(topic, {"transaction": 41})
+    mirrored = f"{BASE}/modem/response/{levels}".rstrip("/")
+    reply = probe.wait_for(mirrored, lambda p: p.get("transaction") == 41)
+    assert reply["status"] == "error" and reply["error"]["code"] == "unknown_action", reply
+    assert "<service>/<action>" in reply["error"]["message"]
+    assert probe.request(BASE, "modem/status", {})["status"] == "ok"
+
+
+def test_a_misshapen_request_to_another_bridges_modem_is_not_answered(
+    running: Running,
+) -> None:
+    _, _, probe = running
+    probe.publish(f"{BASE}/elsewhere/request/smtp", {"transaction": 42})
+    probe.publish(f"{BASE}/modem/request/smtp", {"transaction": 43})  # ours: answered
+    probe.wait_for(f"{BASE}/modem/response/smtp", lambda p: p.get("transaction") == 43)
+    # the bridge answers in order: an answer to the first would have come before
+    assert not [m for m in probe.seen if m.topic == f"{BASE}/elsewhere/response/smtp"]
+
+
 def test_raw_at_is_forbidden_unless_allowed(running: Running) -> None:
     _, _, probe = running
     reply = probe.request(BASE, "modem/at", {"command": "AT+CSQ"})
