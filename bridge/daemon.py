@@ -101,7 +101,8 @@ class Bridge:
         self.modems: dict[str, Modem] = {}
         self.workers: dict[str, ModemWorker] = {}
         for ms in settings.modems:
-            modem = Modem(ms.id, ModemOptions(port=ms.port, baudrate=ms.baudrate, apn=ms.apn))
+            options = ModemOptions(port=ms.port, baudrate=ms.baudrate, apn=ms.apn, catr=ms.catr)
+            modem = Modem(ms.id, options)
             self.modems[ms.id] = modem
             self.workers[ms.id] = ModemWorker(modem, settings, ms, files)
         self.inboxes = [SmsInbox(m, self.workers[i], settings) for i, m in self.modems.items()]

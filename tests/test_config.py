@@ -255,6 +255,8 @@ def test_unknown_environment_variables_are_errors() -> None:
         ("[[modems]]\nrequest_timeout = -1\n", "modems[0].request_timeout"),
         ("[[modems]]\nqueue_size = 0\n", "modems[0].queue_size"),
         ('[[modems]]\napn = "in\\"ternet"\n', "modems[0].apn"),
+        ('[[modems]]\nurc_port = "usb"\n', "modems[0].urc_port"),
+        ("[[modems]]\nurc_port = 3\n", "modems[0].urc_port"),
         ("[pop3]\npoll_interval = -5\n", "pop3.poll_interval"),
         ('[smtp]\nto = ["not-an-address"]\n', "smtp.to[0]"),
         ('[smtp]\nto = ["a@x", "b@x", "c@x", "d@x", "e@x", "f@x"]\n', "smtp.to"),

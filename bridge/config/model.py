@@ -120,6 +120,10 @@ ClientId = Annotated[str, AfterValidator(_check_client_id)]
 Address = Annotated[str, AfterValidator(_check_address)]
 OptionalAddress = Annotated[str, AfterValidator(_check_optional_address)]
 Apn = Annotated[str, AfterValidator(_check_apn)]
+
+# AT+CATR's ports (SIM5320 AT manual 4.11): where the module sends its URCs
+UrcPort = Literal["all", "uart", "modem", "atcom"]
+CATR_PORTS: dict[str, int] = {"all": 0, "uart": 1, "modem": 2, "atcom": 3}
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 
@@ -205,6 +209,12 @@ class ModemSettings(Section):
     request_timeout: Annotated[float, Field(gt=0)] = 300.0
     queue_size: Annotated[int, Field(ge=1)] = 100
     allow_raw_at: bool = False
+    # AT+CATR at every initialisation; None leaves the module's own (saved) setting
+    urc_port: UrcPort | None = None
+
+    @property
+    def catr(self) -> int | None:
+        return None if self.urc_port is None else CATR_PORTS[self.urc_port]
 
 
 class SmtpSettings(Section):

@@ -63,7 +63,7 @@ def setup_script(*, apn: str = "", catr: int | None = None) -> list[Step]:
         Exchange(at.write("+CREG", at.integer(1, field="creg", low=0, high=2))),
     ]
     if catr is not None:
-        steps.append(Exchange(at.write("+CATR", at.integer(catr, field="catr", low=0, high=6))))
+        steps.append(Exchange(at.write("+CATR", at.integer(catr, field="catr", low=0, high=7))))
     if apn:
         cid = at.integer(1, field="cid", low=1, high=16)
         pdp = at.write("+CGSOCKCONT", cid, at.string("IP", field="pdp_type"), _apn(apn))
