@@ -460,3 +460,22 @@ def test_multi_modem_example_reads_its_password_files(tmp_path: Path) -> None:
     settings = load_settings(toml(tmp_path, text), {})
     assert settings.mqtt.password.get_secret_value() == ENV_SECRET
     assert settings.smtp.password.get_secret_value() == SECRET_FILE_CONTENT
+
+
+def test_ca_files_must_be_certificates_that_exist(tmp_path: Path) -> None:
+    good = tmp_path / "ca.pem"
+    good.write_bytes(b"-----BEGIN CERTIFICATE-----\n")
+    big = tmp_path / "big.pem"
+    big.write_bytes(b"x" * (16 * 1024 + 1))
+    empty = tmp_path / "empty.der"
+    empty.write_bytes(b"")
+    settings = load_settings(toml(tmp_path, f'[tls]\nca_files = ["{good}"]\n'), {})
+    assert settings.tls.ca_files == [good]
+    for path, field in ((tmp_path / "missing.pem", "tls.ca_files[0]"), (big, "tls.ca_files[0]")):
+        problems = problems_of(toml(tmp_path, f'[tls]\nca_files = ["{path}"]\n'), {})
+        assert [p.split(": ", 1)[0] for p in problems] == [field], problems
+    problems = problems_of(toml(tmp_path, f'[tls]\nca_files = ["{good}", "{empty}"]\n'), {})
+    assert [p.split(": ", 1)[0] for p in problems] == ["tls.ca_files[1]"], problems
+    five = ", ".join(f'"{good}"' for _ in range(5))
+    problems = problems_of(toml(tmp_path, f"[tls]\nca_files = [{five}]\n"), {})
+    assert [p.split(": ", 1)[0] for p in problems] == ["tls.ca_files"], problems

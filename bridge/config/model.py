@@ -126,6 +126,19 @@ UrcPort = Literal["all", "uart", "modem", "atcom"]
 CATR_PORTS: dict[str, int] = {"all": 0, "uart": 1, "modem": 2, "atcom": 3}
 NonEmpty = Annotated[str, Field(min_length=1)]
 
+MAX_CA_FILES = 4  # AT+CSSLCA's <chain_index> 0-3: a root and up to three intermediates
+MAX_CA_BYTES = 16 * 1024
+
+
+def _check_ca_file(path: Path) -> Path:
+    size = path.stat().st_size
+    if not 0 < size <= MAX_CA_BYTES:
+        raise ValueError(f"must be a PEM or DER certificate of 1..{MAX_CA_BYTES} bytes")
+    return path
+
+
+CaFile = Annotated[FilePath, AfterValidator(_check_ca_file)]
+
 
 class Section(BaseModel):
     """A table of the config file: immutable, and a misspelt key is an error, not a default."""
@@ -255,6 +268,13 @@ class FtpsSettings(FtpSettings):
     (AUTH TLS on the control port; seed 8.2), so the default port is 21 as for ftp."""
 
 
+class TlsSettings(Section):
+    """The CAs the module checks HTTPS and FTPS servers against; none: it checks no
+    server certificate (the module's default)."""
+
+    ca_files: list[CaFile] = Field(default_factory=list, max_length=MAX_CA_FILES)
+
+
 class SmsSettings(Section):
     """The SMS notify entity's recipients, incoming messages and calls, the balance button."""
 
@@ -328,6 +348,7 @@ class Settings(BaseSettings):
     pop3: Pop3Settings = Field(default_factory=Pop3Settings)
     ftp: FtpSettings = Field(default_factory=FtpSettings)
     ftps: FtpsSettings = Field(default_factory=FtpsSettings)
+    tls: TlsSettings = Field(default_factory=TlsSettings)
     sms: SmsSettings = Field(default_factory=SmsSettings)
     pool: PoolSettings = Field(default_factory=PoolSettings)
     log: LogSettings = Field(default_factory=LogSettings)

@@ -8,6 +8,7 @@ exposes a module-level ``SERVICE`` class. The emulator shares no code with
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -84,6 +85,11 @@ class ModuleContext(Protocol):
 
     def send_raw(self, data: bytes) -> None:
         """Send bytes as they are (a payload after a DATA header) from any thread."""
+        ...
+
+    def tls_trust(self) -> ssl.SSLContext | None:
+        """A client context that checks servers against the CA chain AT+CSSLCA set;
+        None when none is set (the module then checks no certificate)."""
         ...
 
 

@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import pkgutil
 import shutil
+import ssl
 import tempfile
 import threading
 import time
@@ -28,6 +29,7 @@ import bridge.emulator.services as services_package
 from bridge.emulator.api import ArgError, Handler, ModuleFS, Service
 from bridge.emulator.cellular.commands import CellularCommands
 from bridge.emulator.cellular.network import CellularNetwork
+from bridge.emulator.certificates import Certificates
 from bridge.emulator.clock import ModuleClock
 from bridge.emulator.cmdline import split_command
 from bridge.emulator.faults import Faults
@@ -104,6 +106,7 @@ class Emulator:
         self._awake = threading.Event()
         self._boot_generation = 0
         self._threads: list[threading.Thread] = []
+        self.certificates = Certificates()
         self.context = ModuleContextImpl(self)
         self.general = GeneralCommands(self.settings, self.radio, self.nv, self.clock, self.reboot)
         self.files = FileCommands(self.fs, self.clock, storage_bytes, self._urcs_routed_here)
@@ -173,6 +176,7 @@ class Emulator:
                 setattr(self.settings, f.name, getattr(Settings(echo=self._power_on_echo), f.name))
             self.fs.reset()
             self.files.reset()
+            self.certificates.reset()
             self.network.reset()
         self._boot()
 
@@ -308,6 +312,7 @@ class Emulator:
         core = {
             **self.general.commands(),
             **self.files.commands(),
+            **self.certificates.commands(),
             **CellularCommands(self.network).commands(),
         }
         for name in core.keys() & handlers.keys():
@@ -345,6 +350,9 @@ class ModuleContextImpl:
 
     def send_raw(self, data: bytes) -> None:
         self._emulator.send_raw(data)
+
+    def tls_trust(self) -> ssl.SSLContext | None:
+        return self._emulator.certificates.trust()
 
 
 def load_services(ctx: ModuleContextImpl) -> dict[str, Service]:

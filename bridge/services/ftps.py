@@ -19,6 +19,7 @@ from bridge.modem import Exchange
 from bridge.modem.exchange import Verdict
 from bridge.modem.script import Step, result_after_ok, run_script
 from bridge.services import ftp_common as common
+from bridge.services.certificates import name_cas
 from bridge.services.errors import MODEM_ERROR, ResultCodes, ServiceError, invalid, param
 
 log = logging.getLogger("bridge.services.ftps")
@@ -98,6 +99,7 @@ class FtpsFiles(common.RemoteFiles):
         within = common.OPERATION_SILENCE if reports else None
         aborted = False
         try:
+            name_cas(self.ctx, list(self.ctx.settings.tls.ca_files))
             login = Step(self._login, result="0", result_within=within)
             run_script(self.ctx.run, [login], self.results.step_error)
             try:

@@ -27,6 +27,7 @@ from bridge.at import commands as at
 from bridge.modem.exchange import Exchange, Reply, Verdict
 from bridge.modem.script import Step, run_script
 from bridge.services.base import ServiceContext, UrcWaiter
+from bridge.services.certificates import name_cas
 from bridge.services.errors import (
     TIMEOUT,
     ResultCodes,
@@ -64,7 +65,8 @@ def https_exchange(
         notices = _Notices(ctx, waiter)
         run_script(ctx.run, [START], step_error)
         try:
-            run_script(ctx.run, [_open_step(plan)], _not_connected)
+            name_cas(ctx, list(ctx.settings.tls.ca_files))
+            run_script(ctx.run, [_open_step(plan)], _not_connected(bool(ctx.settings.tls.ca_files)))
             _send(ctx, plan, outgoing, notices, stack)
             _receive_all(ctx, plan, reader, notices)
         finally:
@@ -138,13 +140,21 @@ def _open_step(plan: HttpPlan) -> Step:
     return Step(exchange)
 
 
-def _not_connected(step: Step, reply: Reply) -> ServiceError:
-    said = reply.final.detail or reply.final.kind.value
-    return ServiceError(
-        CONNECT_FAILED,
-        "the module could not open the HTTPS session (unknown host, refused, or TLS failed)",
-        {"module_error": said, "module_code": int(said) if said.isdigit() else said},
-    )
+def _not_connected(checked: bool) -> Callable[[Step, Reply], ServiceError]:
+    """OPSE's failure; `checked`: the module checks the certificate (tls.ca_files)."""
+    reason = "unknown host, refused, or TLS failed"
+    if checked:
+        reason += ", which includes a certificate that tls.ca_files does not vouch for"
+
+    def error(step: Step, reply: Reply) -> ServiceError:
+        said = reply.final.detail or reply.final.kind.value
+        return ServiceError(
+            CONNECT_FAILED,
+            f"the module could not open the HTTPS session ({reason})",
+            {"module_error": said, "module_code": int(said) if said.isdigit() else said},
+        )
+
+    return error
 
 
 def _send(

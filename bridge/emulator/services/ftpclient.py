@@ -79,9 +79,12 @@ class DataOptions:
     trust_pasv_address: bool = False
 
 
-def client_tls_context() -> ssl.SSLContext:
-    """The module verifies no server certificate unless given a CA (AT+CSSLCA, not in the
-    seed); the emulator verifies chain and address only when $SIM5360_EMULATOR_CAFILE names one."""
+def client_tls_context(trust: ssl.SSLContext | None = None) -> ssl.SSLContext:
+    """The module verifies no server certificate unless given a CA chain (AT+CSSLCA, not
+    in the seed: `trust`); the emulator also verifies chain and address when
+    $SIM5360_EMULATOR_CAFILE names one."""
+    if trust is not None:
+        return trust
     cafile = os.environ.get(CAFILE_ENV)
     if cafile:
         return ssl.create_default_context(cafile=cafile)
@@ -148,7 +151,9 @@ class FtpSession:
             ftp = ftplib.FTP(timeout=NETWORK_TIMEOUT_S, encoding="utf-8")
         else:
             ftp = ftplib.FTP_TLS(
-                context=client_tls_context(), timeout=NETWORK_TIMEOUT_S, encoding="utf-8"
+                context=client_tls_context(ctx.tls_trust()),
+                timeout=NETWORK_TIMEOUT_S,
+                encoding="utf-8",
             )
         ftp.set_pasv(data.passive)
         ftp.trust_server_pasv_ipv4_address = data.trust_pasv_address  # type: ignore[attr-defined]

@@ -9,9 +9,10 @@ Choices where the documents differ or say nothing:
 - ``AT+CHTTPSRECV=<max>`` answers ``OK`` first (as the seed prints it), then at most
   one ``+CHTTPSRECV: DATA,<len>`` block of up to min(<max>, 4096) cached bytes,
   then ``+CHTTPSRECV: 0``.
-- Like the module, the client does not verify the server's certificate, unless
-  ``SIM5360_EMULATOR_CAFILE`` names a CA file (the module's AT+CSSLCA), in which
-  case certificate and host name are checked and a failure makes OPSE answer ERROR.
+- Like the module, the client does not verify the server's certificate, unless a CA
+  chain is set (AT+CSSLCA, `bridge.emulator.certificates`) or ``SIM5360_EMULATOR_CAFILE``
+  names a CA file; then certificate and host name are checked and a failure makes
+  OPSE answer ERROR.
 - A forced failure (fault injection) fails the next commit: ``AT+CHTTPSSEND``
   answers ``OK`` then ``+CHTTPSSEND: <code>``.
 """
@@ -104,7 +105,8 @@ class HttpsService:
             host.error()
             return
         try:
-            sock = _connect(ip, port, server if server_type == HTTPS_SERVER else None)
+            tls_name = server if server_type == HTTPS_SERVER else None
+            sock = _connect(ip, port, tls_name, self._ctx.tls_trust())
         except (OSError, ssl.SSLError):
             host.error()
             return
@@ -217,13 +219,15 @@ def _open_target(cmd: Command) -> tuple[str, int, int] | None:
     return server, port, server_type
 
 
-def _connect(ip: str, port: int, tls_name: str | None) -> socket.socket:
+def _connect(
+    ip: str, port: int, tls_name: str | None, trust: ssl.SSLContext | None
+) -> socket.socket:
     """A connected socket, TLS-wrapped (handshake done) when `tls_name` is given."""
     sock = socket.create_connection((ip, port), timeout=OPEN_TIMEOUT)
     if tls_name is None:
         return sock
     try:
-        return _client_context().wrap_socket(sock, server_hostname=tls_name)
+        return (trust or _client_context()).wrap_socket(sock, server_hostname=tls_name)
     except BaseException:
         sock.close()
         raise
