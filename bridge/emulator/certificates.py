@@ -18,7 +18,7 @@ import re
 import ssl
 from collections.abc import Mapping
 
-from bridge.emulator.api import ArgError, Command, Handler, Host
+from bridge.emulator.api import Arg, ArgError, Command, Handler, Host
 
 MAX_FILE = 16 * 1024
 CHAIN_SLOTS = 4  # <chain_index> 0-3
@@ -66,11 +66,8 @@ class Certificates:
         if cmd.form == "test":
             host.ok()
             return
-        try:
-            args = cmd.args()
-        except ArgError:
-            args = []
-        if cmd.form != "write" or len(args) != 2:
+        args = _write_args(cmd, 2)
+        if args is None:
             host.error()
             return
         name, length = args
@@ -98,11 +95,8 @@ class Certificates:
         if cmd.form == "test":
             host.ok()
             return
-        try:
-            args = cmd.args()
-        except ArgError:
-            args = []
-        name = args[0] if cmd.form == "write" and len(args) == 1 else None
+        args = _write_args(cmd, 1)
+        name = None if args is None else args[0]
         if not isinstance(name, str) or name not in self.files:
             host.error()
             return
@@ -119,11 +113,8 @@ class Certificates:
         if cmd.form == "test":
             host.ok()
             return
-        try:
-            args = cmd.args()
-        except ArgError:
-            args = []
-        if cmd.form != "write" or len(args) != 2:
+        args = _write_args(cmd, 2)
+        if args is None:
             host.error()
             return
         index, name = args
@@ -132,6 +123,17 @@ class Certificates:
             return
         self.chain[index] = str(name)
         host.ok()
+
+
+def _write_args(cmd: Command, count: int) -> list[Arg] | None:
+    """The parameters of a write form with exactly `count` of them; else None (ERROR)."""
+    if cmd.form != "write":
+        return None
+    try:
+        args = cmd.args()
+    except ArgError:
+        return None
+    return args if len(args) == count else None
 
 
 def _valid_name(name: object) -> bool:
