@@ -101,7 +101,13 @@ class Bridge:
         self.modems: dict[str, Modem] = {}
         self.workers: dict[str, ModemWorker] = {}
         for ms in settings.modems:
-            options = ModemOptions(port=ms.port, baudrate=ms.baudrate, apn=ms.apn, catr=ms.catr)
+            options = ModemOptions(
+                port=ms.port,
+                baudrate=ms.baudrate,
+                apn=ms.apn,
+                catr=ms.catr,
+                pin=ms.pin.get_secret_value(),
+            )
             modem = Modem(ms.id, options)
             self.modems[ms.id] = modem
             self.workers[ms.id] = ModemWorker(modem, settings, ms, files)

@@ -256,6 +256,9 @@ def test_unknown_environment_variables_are_errors() -> None:
         ("[[modems]]\nqueue_size = 0\n", "modems[0].queue_size"),
         ('[[modems]]\napn = "in\\"ternet"\n', "modems[0].apn"),
         ('[[modems]]\nurc_port = "usb"\n', "modems[0].urc_port"),
+        ('[[modems]]\npin = "12"\n', "modems[0].pin"),
+        ('[[modems]]\npin = "12a4"\n', "modems[0].pin"),
+        ("[[modems]]\npin = 1234\n", "modems[0].pin"),
         ("[[modems]]\nurc_port = 3\n", "modems[0].urc_port"),
         ("[pop3]\npoll_interval = -5\n", "pop3.poll_interval"),
         ('[smtp]\nto = ["not-an-address"]\n', "smtp.to[0]"),
@@ -479,3 +482,10 @@ def test_ca_files_must_be_certificates_that_exist(tmp_path: Path) -> None:
     five = ", ".join(f'"{good}"' for _ in range(5))
     problems = problems_of(toml(tmp_path, f"[tls]\nca_files = [{five}]\n"), {})
     assert [p.split(": ", 1)[0] for p in problems] == ["tls.ca_files"], problems
+
+
+def test_the_sim_pin_is_a_secret(tmp_path: Path) -> None:
+    settings = load_settings(toml(tmp_path, '[[modems]]\npin = "4711"\n'), {})
+    assert settings.modems[0].pin.get_secret_value() == "4711"
+    assert settings.redacted()["modems"][0]["pin"] == "<redacted>"
+    assert "4711" in settings.secret_values()  # so the log redactor hides it

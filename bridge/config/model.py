@@ -104,6 +104,13 @@ def _check_optional_address(value: str) -> str:
     return _check_address(value) if value else value
 
 
+def _check_pin(value: SecretStr) -> SecretStr:
+    pin = value.get_secret_value()
+    if pin and not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8):
+        raise ValueError("must be 4 to 8 digits")
+    return value
+
+
 def _check_apn(value: str) -> str:
     # It goes into AT+CGSOCKCONT inside double quotes, which the module cannot escape.
     if any(c == '"' or not c.isprintable() for c in value):
@@ -120,6 +127,7 @@ ClientId = Annotated[str, AfterValidator(_check_client_id)]
 Address = Annotated[str, AfterValidator(_check_address)]
 OptionalAddress = Annotated[str, AfterValidator(_check_optional_address)]
 Apn = Annotated[str, AfterValidator(_check_apn)]
+SimPin = Annotated[Secret, AfterValidator(_check_pin)]
 
 # AT+CATR's ports (SIM5320 AT manual 4.11): where the module sends its URCs
 UrcPort = Literal["all", "uart", "modem", "atcom"]
@@ -224,6 +232,8 @@ class ModemSettings(Section):
     allow_raw_at: bool = False
     # AT+CATR at every initialisation; None leaves the module's own (saved) setting
     urc_port: UrcPort | None = None
+    # entered when the SIM asks for it; never a PUK, never the last try (AT+SPIC)
+    pin: SimPin = SecretStr("")
 
     @property
     def catr(self) -> int | None:

@@ -35,7 +35,7 @@ from bridge.emulator.cmdline import split_command
 from bridge.emulator.faults import Faults
 from bridge.emulator.filecommands import FileCommands
 from bridge.emulator.fs import HostFolderFS
-from bridge.emulator.general import GeneralCommands, NonVolatile, Radio, Settings
+from bridge.emulator.general import GeneralCommands, NonVolatile, Radio, Settings, Sim
 from bridge.emulator.host import PortHost
 from bridge.emulator.inbox import Inbox
 from bridge.emulator.output import Output
@@ -65,6 +65,8 @@ class Emulator:
     `urc_port`: which AT+CATR port this pty is (1 UART, 2 MODEM, 3 ATCOM); when given,
     URCs reach the host only while AT+CATR is 0 or that port. None: every port.
     `storage_bytes`: the capacity AT+FSMEM reports and AT+CFTRANRX enforces on C:/.
+    `sim_pin`: the SIM's PIN (None: no PIN check); with one, every boot stops at
+    `+CPIN: SIM PIN` until AT+CPIN gives it.
     `sms_storage`: messages each SMS memory holds; `sms_first_index`: the index its
     first slot has (0 as the manual says; some firmware counts from 1)."""
 
@@ -82,6 +84,7 @@ class Emulator:
         sms_storage: int = 20,
         sms_first_index: int = 0,
         ring_interval: float = 3.0,
+        sim_pin: str | None = None,
     ) -> None:
         self.link = Path(link)
         self._owns_root = root is None  # a temp dir, removed again by stop()
@@ -108,7 +111,10 @@ class Emulator:
         self._threads: list[threading.Thread] = []
         self.certificates = Certificates()
         self.context = ModuleContextImpl(self)
-        self.general = GeneralCommands(self.settings, self.radio, self.nv, self.clock, self.reboot)
+        self.sim = Sim(pin=sim_pin)  # the card outlasts a reboot, which locks it again
+        self.general = GeneralCommands(
+            self.settings, self.radio, self.nv, self.clock, self.reboot, self.sim, self.urc
+        )
         self.files = FileCommands(self.fs, self.clock, storage_bytes, self._urcs_routed_here)
         # the cellular network and the module's SMS/USSD/call state; tests inject through it
         self.network = CellularNetwork(
@@ -177,6 +183,7 @@ class Emulator:
             self.fs.reset()
             self.files.reset()
             self.certificates.reset()
+            self.sim.unlocked = False
             self.network.reset()
         self._boot()
 
@@ -217,7 +224,7 @@ class Emulator:
             generation, epoch = self._boot_generation, self._output.epoch
         if self.boot_delay <= 0:
             self._awake.set()
-            for _, text in BOOT_URCS:
+            for _, text in self._boot_urcs():
                 self._output.line(text, epoch)
             return
         thread = threading.Thread(
@@ -226,9 +233,17 @@ class Emulator:
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
 
+    def _boot_urcs(self) -> tuple[tuple[float, str], ...]:
+        """The boot URCs; a SIM that wants its PIN stops them at `+CPIN: SIM PIN` (the
+        rest comes once it is entered)."""
+        if self.sim.code() == "READY":
+            return BOOT_URCS
+        cut = next(i for i, (_, text) in enumerate(BOOT_URCS) if text.startswith("+CPIN"))
+        return (*BOOT_URCS[:cut], (BOOT_URCS[cut][0], f"+CPIN: {self.sim.code()}"))
+
     def _boot_slowly(self, generation: int, epoch: int) -> None:
         started = time.monotonic()
-        for fraction, text in BOOT_URCS:
+        for fraction, text in self._boot_urcs():
             due = started + fraction * self.boot_delay
             if self._stopping.wait(max(0.0, due - time.monotonic())):
                 return

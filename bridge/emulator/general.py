@@ -10,6 +10,7 @@ from datetime import UTC
 from bridge.emulator.api import ArgError, Command, Handler, Host
 from bridge.emulator.clock import ModuleClock, format_cclk, parse_cclk
 
+SIM_READY_URCS = ("+CPIN: READY", "SMS DONE", "PB DONE")
 MODEL = "SIMCOM_SIM5360E"
 REVISION = "4534B04SIM5360E"
 IMEI = "351602000330570"
@@ -26,6 +27,39 @@ class Radio:
     creg_stat: int = 1  # 1 home, 5 roaming, 2 searching, 3 denied, 0 not registered
     cgreg_stat: int = 1
     operator: str = "Emulated 3G"
+
+
+@dataclass
+class Sim:
+    """The SIM card: its PIN (None: the PIN check is off), the tries left, and whether
+    it was unlocked since the module's last boot (a reboot locks it again)."""
+
+    pin: str | None = None
+    puk: str = "12345678"
+    pin_tries: int = 3
+    puk_tries: int = 10
+    unlocked: bool = False
+
+    def code(self) -> str:
+        """What AT+CPIN? says it waits for."""
+        if self.pin is None or self.unlocked:
+            return "READY"
+        return "SIM PIN" if self.pin_tries > 0 else "SIM PUK"
+
+    def enter(self, args: list[str | int | None]) -> bool:
+        """AT+CPIN=<pin> (or <puk>,<newpin>): True when it unlocks; a wrong code uses
+        up a try."""
+        if self.code() == "SIM PIN" and len(args) == 1:
+            if args[0] == self.pin:
+                self.unlocked, self.pin_tries = True, 3
+                return True
+            self.pin_tries -= 1
+        elif self.code() == "SIM PUK" and len(args) == 2 and isinstance(args[1], str):
+            if args[0] == self.puk:
+                self.pin, self.unlocked, self.pin_tries, self.puk_tries = args[1], True, 3, 10
+                return True
+            self.puk_tries -= 1
+        return False
 
 
 @dataclass
@@ -51,7 +85,7 @@ class NonVolatile:
 
 class GeneralCommands:
     """Handlers for AT, E, I, +CMEE, +CSQ, +CREG, +CGREG, +COPS, +CGSN, +CGMM, +CGMR, +CPIN,
-    +CCLK, +CATR, +CFUN, +CRESET, +CGSOCKCONT, +CSOCKSETPN."""
+    +SPIC, +CCLK, +CATR, +CFUN, +CRESET, +CGSOCKCONT, +CSOCKSETPN."""
 
     def __init__(
         self,
@@ -60,12 +94,16 @@ class GeneralCommands:
         nv: NonVolatile,
         clock: ModuleClock,
         reboot: Callable[[], None],
+        sim: Sim | None = None,
+        urc: Callable[[str], None] = lambda text: None,
     ) -> None:
         self.settings = settings
         self.radio = radio
         self.nv = nv
+        self.sim = Sim() if sim is None else sim
         self._clock = clock
         self._reboot = reboot
+        self._urc = urc
 
     def commands(self) -> Mapping[str, Handler]:
         return {
@@ -82,6 +120,7 @@ class GeneralCommands:
             "+GMM": _fixed(MODEL),
             "+CGMR": _fixed(f"+CGMR: {REVISION}"),
             "+CPIN": self._cpin,
+            "+SPIC": self._spic,
             "+CCLK": self._cclk,
             "+CATR": self._catr,
             "+CFUN": self._cfun,
@@ -179,12 +218,31 @@ class GeneralCommands:
 
     def _cpin(self, cmd: Command, host: Host) -> None:
         if cmd.form == "read":
-            host.line("+CPIN: READY")
+            host.line(f"+CPIN: {self.sim.code()}")
             host.ok()
         elif cmd.form == "test":
             host.ok()
-        else:
+        elif cmd.form != "write" or self.sim.code() == "READY":
             host.cme_error(3, "operation not allowed")  # no PIN is pending
+        else:
+            try:
+                args = cmd.args()
+            except ArgError:
+                args = []
+            if not self.sim.enter(args):
+                host.cme_error(16, "incorrect password")
+                return
+            host.ok()
+            for text in SIM_READY_URCS:  # what the boot held back until now
+                self._urc(text)
+
+    def _spic(self, cmd: Command, host: Host) -> None:
+        if cmd.form == "exec":
+            host.line(f"+SPIC: {self.sim.pin_tries},{self.sim.puk_tries},0,10")
+        elif cmd.form != "test":
+            host.error()
+            return
+        host.ok()
 
     def _cclk(self, cmd: Command, host: Host) -> None:
         if cmd.form == "read":

@@ -54,6 +54,7 @@ class ModemOptions:
     baudrate: int = 115200
     apn: str = ""
     catr: int | None = None
+    pin: str = ""  # the SIM's PIN, entered when it asks (initialise.unlock_sim)
     health_interval: float = 30.0  # an idle module gets an AT this often
     boot_timeout: float = 30.0  # how long after (re)open or reboot it may stay silent
     backoff_initial: float = 0.5
@@ -92,6 +93,7 @@ class Modem:
         # A boot seen while the bridge expected one (recovering: a power cycle, its own
         # reset) is reported once the module is online again, unless already reported.
         self._been_online = False
+        self._refused_pins: set[str] = set()  # never entered twice (initialise.unlock_sim)
         self._boot_seen = False
         self._reboot_reported = False
         for boot in sorted(REBOOT_URCS):
@@ -320,6 +322,8 @@ class Modem:
                 boot_timeout=self.options.boot_timeout,
                 apn=self.options.apn,
                 catr=self.options.catr,
+                pin=self.options.pin,
+                refused_pins=self._refused_pins,
             )
             self.sms_unready = NOT_SET_UP  # a reboot forgot the settings
             self.ensure_sms()

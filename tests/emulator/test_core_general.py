@@ -160,3 +160,28 @@ def test_boot_urcs_spread_over_boot_delay(
         assert client.command("AT") == ["AT", "OK"]  # echo is on again after the boot
     finally:
         client.close()
+
+
+def test_a_pin_locked_sim(
+    emulator_factory: EmulatorFactory, at_client_factory: ClientFactory
+) -> None:
+    emulator = emulator_factory(sim_pin="1234")
+    client = at_client_factory(emulator)
+    assert client.command("AT+CMEE=2") == ["OK"]
+    assert client.command("AT+CPIN?") == ["+CPIN: SIM PIN", "OK"]
+    assert client.command("AT+SPIC") == ["+SPIC: 3,10,0,10", "OK"]
+    assert client.command('AT+CPIN="9999"') == ["+CME ERROR: incorrect password"]
+    assert client.command("AT+SPIC") == ["+SPIC: 2,10,0,10", "OK"]
+    assert client.command('AT+CPIN="1234"') == ["OK"]
+    assert client.wait_for("PB DONE", 5) == "PB DONE"  # the boot's rest, held back until now
+    assert client.lines_seen[-2:] == ["+CPIN: READY", "SMS DONE"]
+    assert client.command("AT+CPIN?") == ["+CPIN: READY", "OK"]
+    assert client.command('AT+CPIN="1234"')[-1].startswith("+CME ERROR")  # none pending
+    emulator.faults.reboot()
+    client.wait_for(r"\+CPIN: SIM PIN", 5)
+    assert client.command("ATE0")[-1] == "OK"
+    for _ in range(3):  # a successful entry gave back all three tries
+        client.command('AT+CPIN="0000"')
+    assert client.command("AT+CPIN?") == ["+CPIN: SIM PUK", "OK"]
+    assert client.command('AT+CPIN="12345678","4321"') == ["OK"]
+    assert emulator.sim.pin == "4321"
