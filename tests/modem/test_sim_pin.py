@@ -83,3 +83,15 @@ def test_a_puk_is_never_guessed(
     modem = modem_factory(emulator, pin=PIN)
     assert cpin(modem) == ["+CPIN: SIM PUK"]
     assert (emulator.sim.puk_tries, pins_sent(emulator)) == (10, 0)
+
+
+def test_the_daemon_takes_the_pin_from_its_config(  # type: ignore[no-untyped-def]
+    emulator_factory: EmulatorFactory, broker, bridge_factory, probe_factory
+) -> None:
+    emulator = emulator_factory(sim_pin=PIN)
+    probe = probe_factory(broker)
+    probe.subscribe("sim5360/bridge/info")
+    bridge_factory(broker, emulator, modem=f'pin = "{PIN}"')
+    assert emulator.sim.unlocked
+    info = probe.wait_for("sim5360/bridge/info")
+    assert info["config"]["modems"][0]["pin"] == "<redacted>"
