@@ -107,6 +107,7 @@ class Bridge:
                 apn=ms.apn,
                 catr=ms.catr,
                 pin=ms.pin.get_secret_value(),
+                state_dir=settings.files.state_dir,
             )
             modem = Modem(ms.id, options)
             self.modems[ms.id] = modem

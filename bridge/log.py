@@ -31,9 +31,13 @@ _AT_PASSWORD_ARGS: dict[str, tuple[int, ...]] = {
     "POP3SRV": (2,),  # AT+POP3SRV="<server>","<user>","<pwd>"[,<port>]
     "CFTPPW": (0,),  # AT+CFTPPW="<pwd>"
     "CFTPSLOGIN": (3,),  # AT+CFTPSLOGIN="<host>",<port>,"<user>","<pwd>"[,<type>]
+    "CPIN": (0, 1),  # AT+CPIN="<pin>"[,"<newpin>"] (a PUK and a new PIN)
 }
+_WRITE_ONLY = ("CPIN",)  # its read-back (`+CPIN: READY`) carries no secret
+_READ_BACKS = [name for name in _AT_PASSWORD_ARGS if name not in _WRITE_ONLY]
 _AT_LINE = re.compile(
-    r"(?P<head>(?:AT)?\+(?P<name>" + "|".join(_AT_PASSWORD_ARGS) + r")(?:=|:[ \t]*))"
+    r"(?P<head>(?:AT)?\+(?:(?P<name>" + "|".join(_READ_BACKS) + r")(?:=|:[ \t]*)"
+    r"|(?P<written>" + "|".join(_WRITE_ONLY) + r")=))"
     r"(?P<args>[^\r\n]*)",
     re.IGNORECASE,
 )
@@ -93,7 +97,7 @@ def _redact_argument(argument: str) -> str:
 
 
 def _redact_at_line(match: re.Match[str]) -> str:
-    positions = _AT_PASSWORD_ARGS[match["name"].upper()]
+    positions = _AT_PASSWORD_ARGS[(match["name"] or match["written"]).upper()]
     pieces = _split_arguments(match["args"])
     for position in positions:
         if position < len(pieces):

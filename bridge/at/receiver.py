@@ -311,7 +311,8 @@ class Receiver:
         echo = self._echo
         if echo is not None:
             self._echo = None
-            if line.upper() == echo:
+            # the ESC a probe sends first may come back before the echoed command
+            if line.lstrip(b"\x1b").upper() == echo:
                 events.append(Echo(text))
                 return
         info = self._info

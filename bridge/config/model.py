@@ -104,6 +104,12 @@ def _check_optional_address(value: str) -> str:
     return _check_address(value) if value else value
 
 
+class PinStr(SecretStr):
+    """A SIM PIN: hidden like a password in config dumps, but not searched for in log
+    lines and payloads as a password is (4 digits are in every timestamp); the AT line
+    that carries it is redacted instead (bridge.log, AT+CPIN)."""
+
+
 def _check_pin(value: SecretStr) -> SecretStr:
     pin = value.get_secret_value()
     if pin and not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8):
@@ -127,7 +133,11 @@ ClientId = Annotated[str, AfterValidator(_check_client_id)]
 Address = Annotated[str, AfterValidator(_check_address)]
 OptionalAddress = Annotated[str, AfterValidator(_check_optional_address)]
 Apn = Annotated[str, AfterValidator(_check_apn)]
-SimPin = Annotated[Secret, AfterValidator(_check_pin)]
+SimPin = Annotated[
+    PinStr,
+    PlainSerializer(_redact_secret, return_type=str, when_used="json"),
+    AfterValidator(_check_pin),
+]
 
 # AT+CATR's ports (SIM5320 AT manual 4.11): where the module sends its URCs
 UrcPort = Literal["all", "uart", "modem", "atcom"]
@@ -233,7 +243,7 @@ class ModemSettings(Section):
     # AT+CATR at every initialisation; None leaves the module's own (saved) setting
     urc_port: UrcPort | None = None
     # entered when the SIM asks for it; never a PUK, never the last try (AT+SPIC)
-    pin: SimPin = SecretStr("")
+    pin: SimPin = PinStr("")
 
     @property
     def catr(self) -> int | None:
@@ -325,6 +335,8 @@ class LogSettings(Section):
 
 
 def _secrets_in(value: object) -> list[str]:
+    if isinstance(value, PinStr):
+        return []
     if isinstance(value, SecretStr):
         secret = value.get_secret_value()
         return [secret] if secret else []

@@ -54,8 +54,8 @@ class Sim:
                 self.unlocked, self.pin_tries = True, 3
                 return True
             self.pin_tries -= 1
-        elif self.code() == "SIM PUK" and len(args) == 2 and isinstance(args[1], str):
-            if args[0] == self.puk:
+        elif self.code() == "SIM PUK" and self.puk_tries > 0 and len(args) == 2:
+            if args[0] == self.puk and isinstance(args[1], str):
                 self.pin, self.unlocked, self.pin_tries, self.puk_tries = args[1], True, 3, 10
                 return True
             self.puk_tries -= 1

@@ -1,5 +1,5 @@
 """What the module needs after every open and every reboot (ERRATA "Boot, reset"):
-answering AT, echo off, verbose errors, URC port, APN, the SIM's PIN, clock, identity;
+answering AT, echo off, verbose errors, URC port, APN, clock, identity;
 and, best effort, SMS and call indications (the SIM may not be ready for them yet)."""
 
 from __future__ import annotations
@@ -95,39 +95,6 @@ def setup_sms(run: Run) -> str | None:
 IDENTITY_SCRIPT = [Step(Exchange(at.execute(name), info=None)) for name in IDENTITY_COMMANDS]
 
 
-def unlock_sim(run: Run, pin: str, refused: set[str]) -> str | None:
-    """Enter the SIM's PIN when it asks for one: None when the SIM is ready, else why
-    not. Careful with the SIM's tries (3, then it wants the PUK): never a PUK, never a
-    PIN it refused before (`refused`, kept across initialisations), and never its last
-    try (AT+SPIC), which is left to the user."""
-    reply = run(Exchange(at.read("+CPIN"), info=("+CPIN",)))
-    code = (reply.first("+CPIN:") or "").strip()
-    if not reply.final.ok or code in ("", "READY"):
-        return None if code == "READY" else "AT+CPIN? did not say what the SIM needs"
-    if code != "SIM PIN":
-        return f"the SIM asks for {code}: enter it by hand (sim5360-bridge at)"
-    if pin in refused:
-        return "the SIM refused this PIN before: not tried again (correct pin, then restart)"
-    left = _pin_tries(run)
-    if left is not None and left < 2:
-        return f"{left} PIN try left on the SIM: the bridge leaves it to you"
-    entered = run(
-        Exchange(at.write("+CPIN", at.string(pin, field="pin")), timeout=10.0, name="AT+CPIN")
-    )
-    if entered.final.ok:
-        log.info("SIM PIN accepted")
-        return None
-    refused.add(pin)
-    return "the SIM refused the PIN"
-
-
-def _pin_tries(run: Run) -> int | None:
-    """PIN1 tries left (AT+SPIC: `<pin1>,<puk1>,<pin2>,<puk2>`); None when unknown."""
-    reply = run(Exchange(at.execute("+SPIC"), info=("+SPIC",)))
-    first = (reply.first("+SPIC:") or "").split(",")[0].strip()
-    return int(first) if reply.final.ok and first.isdigit() else None
-
-
 def _apn(apn: str) -> at.Param:
     return at.string(apn, field="apn", max_len=100)
 
@@ -145,16 +112,10 @@ def initialise(
     boot_timeout: float,
     apn: str = "",
     catr: int | None = None,
-    pin: str = "",
-    refused_pins: set[str] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now().astimezone(),
 ) -> Identity:
     wait_until_answering(probe, boot_timeout)
     run_script(run, setup_script(apn=apn, catr=catr), _refused)
-    if pin:
-        problem = unlock_sim(run, pin, set() if refused_pins is None else refused_pins)
-        if problem is not None:
-            log.warning("SIM: %s", problem)
     if clock_is_unset(run(Exchange(at.read("+CCLK"), info=("+CCLK",)))):
         text = module_clock_text(now())
         clock = Exchange(at.write("+CCLK", at.string(text, field="clock")))

@@ -16,9 +16,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from bridge.at import Urc
@@ -28,6 +29,7 @@ from bridge.modem.errors import CANCELLED, OFFLINE, TIMEOUT, ModemError
 from bridge.modem.events import EventType
 from bridge.modem.exchange import Exchange, Reply
 from bridge.modem.initialise import Identity, initialise, setup_sms
+from bridge.modem.simlock import RefusedPins, unlock_sim
 from bridge.modem.transport import SerialTransport, TransportError
 
 log = logging.getLogger("bridge.modem")
@@ -54,7 +56,8 @@ class ModemOptions:
     baudrate: int = 115200
     apn: str = ""
     catr: int | None = None
-    pin: str = ""  # the SIM's PIN, entered when it asks (initialise.unlock_sim)
+    pin: str = field(default="", repr=False)  # the SIM's PIN (bridge.modem.simlock)
+    state_dir: Path | None = None  # where PINs the SIM refused are remembered
     health_interval: float = 30.0  # an idle module gets an AT this often
     boot_timeout: float = 30.0  # how long after (re)open or reboot it may stay silent
     backoff_initial: float = 0.5
@@ -90,12 +93,19 @@ class Modem:
         self.sms_unready: str | None = NOT_SET_UP
         self._sms_lock = threading.Lock()
         self.engine.add_urc_listener(self._sms_done, "SMS DONE")
-        # A boot seen while the bridge expected one (recovering: a power cycle, its own
-        # reset) is reported once the module is online again, unless already reported.
+        # Boots seen (boot URCs, echo found on again) and those already reported: one
+        # the bridge expected (recovering: a power cycle, its own reset) is reported
+        # once the module is online again, unless someone did (modem/restart does).
         self._been_online = False
-        self._refused_pins: set[str] = set()  # never entered twice (initialise.unlock_sim)
-        self._boot_seen = False
-        self._reboot_reported = False
+        self._boots = 0
+        self._reported_boots = 0
+        self._reboot_reported = False  # an unexpected one: its evidence until online is its
+        self._restarting = False
+        state = options.state_dir
+        refused_file = None if state is None else state / f"sim-pin-{modem_id}.json"
+        self._refused_pins = RefusedPins(refused_file)
+        self._sim_problem: str | None = None  # why the SIM is not ready (None: it is)
+        self.engine.add_urc_listener(self._sim_asks, "+CPIN")
         for boot in sorted(REBOOT_URCS):
             self.engine.add_urc_listener(self._booted, boot)
 
@@ -213,14 +223,15 @@ class Modem:
         if self.sms_unready is not None:
             self._wake.set()
 
-    def restart(self, timeout: float) -> None:
+    def restart(self, timeout: float) -> bool:
         """Reset the module (AT+CRESET) and wait up to `timeout` s until it is online
-        again. The caller reports the reboot. A module too stuck to answer the reset is
-        left to the supervisor's recovery (reopen, reset, a power cycle by hand), and
-        the wait is the same."""
+        again; True when it booted meanwhile, which the caller reports. A module too
+        stuck to answer the reset is left to the supervisor's recovery (reopen, reset,
+        a power cycle by hand), and the wait is the same."""
         give_up = time.monotonic() + timeout
         self.engine.expecting_reboot = True
-        self._reboot_reported = True
+        self._restarting = True  # its boot is the caller's to report
+        boots = self._boots
         try:
             self.engine.run(Exchange(at.execute("+CRESET"), timeout=min(5.0, timeout)))
         except ModemError as exc:
@@ -231,9 +242,14 @@ class Modem:
             self._need_init = True
             self._set_state(ModemState.RECOVERING, "restarting")
             self._wake.set()
-        if not self.wait_online(max(0.0, give_up - time.monotonic())):
-            self._reboot_reported = False  # no answer reports it: the recovery will
-            raise ModemError(OFFLINE, f"modem {self.id} did not come back within {timeout:g}s")
+        try:
+            if not self.wait_online(max(0.0, give_up - time.monotonic())):
+                raise ModemError(OFFLINE, f"modem {self.id} did not come back within {timeout:g}s")
+            booted = self._boots > boots
+            self._reported_boots = self._boots  # the caller reports it
+            return booted
+        finally:  # failed: a boot still unreported is the recovery's to report
+            self._restarting = False
 
     # -- supervisor -------------------------------------------------------------------
 
@@ -244,20 +260,42 @@ class Modem:
 
     def _on_reboot(self) -> None:
         self._need_init = True
-        self._reboot_reported = True
+        self._reboot_reported = True  # what the re-initialisation finds (echo) is this boot
         self._trouble("the module rebooted")
         self._wake.set()
         self.emit_event(EventType.MODEM_REBOOTED)
 
+    def _unlock(self) -> None:
+        """Enter the SIM's PIN if it asks (bridge.modem.simlock); log why not, once."""
+        if not self.options.pin:
+            return
+        problem = unlock_sim(self.engine.run, self.options.pin, self._refused_pins)
+        if problem is not None and problem != self._sim_problem:
+            log.warning("modem %s: SIM: %s", self.id, problem)
+        self._sim_problem = problem
+
+    def _sim_asks(self, urc: Urc) -> None:
+        """A URC listener: `+CPIN: SIM PIN` (the SIM reset on its own): the next health
+        check enters the PIN, now."""
+        if self.options.pin and urc.value.strip() == "SIM PIN":
+            self._sim_problem = "the SIM asks for its PIN"
+            self._wake.set()
+
     def _booted(self, urc: Urc) -> None:
         """A URC listener: a boot URC, expected or not."""
-        self._boot_seen = True
+        self._boots += 1
 
     def _online_again(self) -> None:
         """After an initialisation: report a reboot no one reported yet (the module
-        booted while the bridge was recovering it), except at the bridge's start."""
-        unreported = self._boot_seen and not self._reboot_reported and self._been_online
-        self._boot_seen = self._reboot_reported = False
+        booted while the bridge was recovering it), except at the bridge's start and
+        during a restart (its caller reports it)."""
+        if self._restarting:
+            self._been_online = True
+            return
+        unreported = self._boots > self._reported_boots and self._been_online
+        unreported = unreported and not self._reboot_reported
+        self._reported_boots = self._boots
+        self._reboot_reported = False
         self._been_online = True
         if unreported:
             self.emit_event(EventType.MODEM_REBOOTED)
@@ -322,9 +360,8 @@ class Modem:
                 boot_timeout=self.options.boot_timeout,
                 apn=self.options.apn,
                 catr=self.options.catr,
-                pin=self.options.pin,
-                refused_pins=self._refused_pins,
             )
+            self._unlock()
             self.sms_unready = NOT_SET_UP  # a reboot forgot the settings
             self.ensure_sms()
         except ModemError:
@@ -333,7 +370,7 @@ class Modem:
         finally:
             self.engine.expecting_reboot = False
         if self.engine.echoes > echoes:  # echo on again: the module booted since ATE0
-            self._boot_seen = True  # (its boot URCs may have gone out while unplugged)
+            self._boots += 1  # (its boot URCs may have gone out while unplugged)
         self._failing_since = None
         self._set_state(ModemState.ONLINE, None)
         self._online_again()
@@ -346,6 +383,8 @@ class Modem:
         if not self.engine.probe(2.0):
             self._need_init = True
             raise ModemError(TIMEOUT, "the module stopped answering")
+        if self._sim_problem is not None:
+            self._unlock()  # the SIM may have been busy; unlock_sim never risks a try
         self.ensure_sms()
 
     def _escalate(self, failures: int) -> None:

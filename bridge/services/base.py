@@ -71,7 +71,7 @@ class ModemPort(Protocol):
 
     def emit_event(self, event_type: str, **fields: Any) -> None: ...
 
-    def restart(self, timeout: float) -> None: ...
+    def restart(self, timeout: float) -> bool: ...
 
     def wait_quiet(self, quiet: float, bound: float) -> bool: ...
 
@@ -216,11 +216,11 @@ class ServiceContext:
                 MODEM_ERROR, f"SMS is not available on the module: {reason}", {"reason": reason}
             )
 
-    def restart(self, timeout: float) -> None:
-        """Reset the module and wait until it is online again."""
+    def restart(self, timeout: float) -> bool:
+        """Reset the module and wait until it is online again; True when it booted."""
         self.liveness.waiting(timeout)
         try:
-            self.modem.restart(timeout)
+            return self.modem.restart(timeout)
         except ModemError as exc:
             raise from_modem(exc) from exc
         finally:

@@ -4,7 +4,8 @@ Without them the module verifies no server certificate. With them, each HTTPS or
 session, after its stack's START and before its open, names them with AT+CSSLCA (the
 SIM5320 AT manual, 16.10). A file reaches the module once, by AT+CCERTDOWN, under a
 name made of its content's hash: a changed file is a new name, so the module never
-checks against a stale copy, and an unchanged one is not sent again.
+checks against a stale copy, and an unchanged one is not sent again. One of ours the
+config no longer names is deleted (AT+CCERTDELE), so the module no longer trusts it.
 """
 
 from __future__ import annotations
@@ -47,8 +48,12 @@ def name_cas(ctx: ServiceContext, paths: list[Path]) -> None:
         return
     listing = ctx.check(Exchange(at.execute("+CCERTLIST"), info=(LIST_PREFIX,)))
     present = {line[len(LIST_PREFIX) :].strip().strip('"') for line in listing.lines}
-    for index, path in enumerate(paths):
-        data = read_ca(path)
+    cas = [read_ca(path) for path in paths]
+    wanted = {module_name(data) for data in cas}
+    for stale in sorted(present - wanted):  # a CA taken out of the config, or renewed:
+        if stale.startswith(NAME_PREFIX):  # out of the module's flash and its chain
+            ctx.check(Exchange(at.write("+CCERTDELE", at.string(stale, field="ca"))))
+    for index, data in enumerate(cas):
         name = module_name(data)
         if name not in present:
             _download(ctx, name, data)

@@ -49,7 +49,8 @@ class RestartRequest(Request):
 
 @action("modem", "restart", RestartRequest, side_effects=True, commits_on=())
 def modem_restart(ctx: ServiceContext, request: RestartRequest) -> dict[str, Any]:
-    ctx.restart(request.timeout)
     # the module's boot is expected here, so the supervisor does not report it: this does
-    ctx.emit_event(EventType.MODEM_REBOOTED)
+    # (a stuck module may come back from its recovery without one: nothing to report)
+    if ctx.restart(request.timeout):
+        ctx.emit_event(EventType.MODEM_REBOOTED)
     return {"state": ctx.state.state.value}

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import threading
+from pathlib import Path
 
 import pytest
 
+from bridge.at import Urc
 from bridge.at import commands as at
+from bridge.emulator.api import Command, Host
 from bridge.emulator.core import Emulator
-from bridge.modem import Exchange, Modem, ModemState
+from bridge.modem import Exchange, Modem, ModemState, simlock
 from tests.fixtures.emulator import EmulatorFactory
 from tests.fixtures.modem import ModemFactory
 from tests.modem.test_supervisor import wait_state, watch_states
@@ -95,3 +99,65 @@ def test_the_daemon_takes_the_pin_from_its_config(  # type: ignore[no-untyped-de
     assert emulator.sim.unlocked
     info = probe.wait_for("sim5360/bridge/info")
     assert info["config"]["modems"][0]["pin"] == "<redacted>"
+
+
+def test_a_refused_pin_is_remembered_across_restarts(
+    emulator_factory: EmulatorFactory, modem_factory: ModemFactory, tmp_path: Path
+) -> None:
+    emulator = emulator_factory(sim_pin=PIN)
+    modem_factory(emulator, pin="0000", state_dir=tmp_path).stop()  # refused: 2 tries left
+    assert "0000" not in (tmp_path / "sim-pin-modem.json").read_text()  # only its hash
+    modem = modem_factory(emulator, pin="0000", state_dir=tmp_path)  # the bridge restarted
+    assert cpin(modem) == ["+CPIN: SIM PIN"]
+    assert (emulator.sim.pin_tries, pins_sent(emulator)) == (2, 1)
+    modem.stop()
+    modem_factory(emulator, pin=PIN, state_dir=tmp_path)  # the config corrected
+    assert emulator.sim.unlocked
+
+
+def test_no_pin_while_the_tries_left_are_unknown(
+    emulator_factory: EmulatorFactory, modem_factory: ModemFactory
+) -> None:
+    emulator = emulator_factory(sim_pin=PIN)
+    emulator.add_command("+SPIC", lambda cmd, host: host.error())  # firmware without it
+    modem = modem_factory(emulator, pin=PIN)
+    assert cpin(modem) == ["+CPIN: SIM PIN"]
+    assert pins_sent(emulator) == 0
+
+
+def test_a_sim_that_asks_again_gets_the_pin_again(
+    emulator_factory: EmulatorFactory, modem_factory: ModemFactory
+) -> None:
+    emulator = emulator_factory(sim_pin=PIN)
+    modem = modem_factory(emulator, pin=PIN)
+    ready = threading.Event()
+
+    def heard(urc: Urc) -> None:
+        if urc.value == "READY":
+            ready.set()
+
+    modem.add_urc_listener(heard, "+CPIN")
+    emulator.sim.unlocked = False  # the SIM reset on its own and says so
+    emulator.faults.inject_urc("+CPIN: SIM PIN")
+    assert ready.wait(10), "the PIN was not entered again"
+    assert emulator.sim.unlocked and pins_sent(emulator) == 2
+
+
+def test_a_pin_whose_answer_never_came_is_not_entered_again(
+    emulator_factory: EmulatorFactory,
+    modem_factory: ModemFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It may have been refused: the SIM's try is gone either way."""
+    monkeypatch.setattr(simlock, "ENTRY_TIMEOUT", 0.5)
+    emulator = emulator_factory(sim_pin=PIN)
+    answer = emulator.general.commands()["+CPIN"]
+
+    def silent_on_entry(cmd: Command, host: Host) -> None:
+        if cmd.form != "write":
+            answer(cmd, host)
+
+    emulator.add_command("+CPIN", silent_on_entry)
+    modem = modem_factory(emulator, pin=PIN)  # the timeout failed one initialisation
+    assert cpin(modem) == ["+CPIN: SIM PIN"]
+    assert pins_sent(emulator) == 1

@@ -228,10 +228,14 @@ def test_a_restart_of_a_stuck_module_waits_for_its_recovery(  # type: ignore[no-
     events = events_of(modem)
     emulator.faults.hang(4)
     started = time.monotonic()
-    modem.restart(20)  # the hang ends; the supervisor brings it back
+    booted = modem.restart(20)  # the hang ends; the supervisor brings it back
     assert 4 <= time.monotonic() - started < 20
     assert csq(modem)
-    assert events.empty()  # the caller (modem/restart) reports it
+    assert not booted  # the reset went unheard: nothing for the caller to report
+    assert events.empty()
+    assert modem.restart(20)  # one heard: booted, and the caller's to report
+    assert csq(modem)
+    assert events.empty()
 
 
 def test_a_restart_that_never_comes_back_answers_at_its_timeout(  # type: ignore[no-untyped-def]

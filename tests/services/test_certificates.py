@@ -76,9 +76,12 @@ def test_a_changed_ca_file_is_sent_again_under_its_new_name(
     rig = rig_factory(tls=ca_files(ca))
     url = f"https://127.0.0.1:{https_server.port}/echo"
     assert rig({"url": url})["status"] == "error"  # the old CA did not sign it
+    old = module_name(ca.read_bytes())
     ca.write_bytes(certificates.ca_cert.read_bytes())  # renewed in place
     assert rig.ok({"url": url})["status"] == 200
-    assert len(rig.emulator.certificates.files) == 2
+    # the old one is out of the module: its flash and what it trusts
+    assert set(rig.emulator.certificates.files) == {module_name(ca.read_bytes())}
+    assert f'AT+CCERTDELE="{old}"' in rig.emulator.command_log
 
 
 def test_ftps_checks_the_server_against_the_ca(

@@ -121,7 +121,7 @@ class ScriptedModem:
     def emit_event(self, event_type: str, **fields: Any) -> None:
         self.events.append((event_type, fields))
 
-    def restart(self, timeout: float) -> None:
+    def restart(self, timeout: float) -> bool:
         raise AssertionError("no restart in a transcript")
 
     def wait_quiet(self, quiet: float, bound: float) -> bool:
