@@ -33,6 +33,13 @@ def test_echo_is_case_insensitive_and_only_the_first_line() -> None:
     assert events == [Echo("at+csq"), Urc("AT+CSQ"), OK]
 
 
+def test_the_escape_a_probe_sends_first_may_come_back_with_the_echo() -> None:
+    """Echo on (after a boot), the probe's ESC + AT comes back as one line: an echo,
+    not a URC to publish."""
+    events = decode_everywhere(b"\x1bAT\r\r\nOK\r\n", Expectation("AT", None))
+    assert events == [Echo("\x1bAT"), OK]
+
+
 @pytest.mark.parametrize(
     ("line", "result"),
     [
