@@ -69,24 +69,15 @@ def test_a_refused_pin_is_never_entered_again(
     assert (emulator.sim.pin_tries, pins_sent(emulator)) == (2, 1)
 
 
-def test_the_last_try_is_left_to_the_user(
-    emulator_factory: EmulatorFactory, modem_factory: ModemFactory
+@pytest.mark.parametrize(("tries", "asks"), [(1, "SIM PIN"), (0, "SIM PUK")])
+def test_the_last_try_and_the_puk_are_left_to_the_user(
+    emulator_factory: EmulatorFactory, modem_factory: ModemFactory, tries: int, asks: str
 ) -> None:
     emulator = emulator_factory(sim_pin=PIN)
-    emulator.sim.pin_tries = 1
+    emulator.sim.pin_tries = tries
     modem = modem_factory(emulator, pin=PIN)
-    assert cpin(modem) == ["+CPIN: SIM PIN"]
-    assert (emulator.sim.pin_tries, pins_sent(emulator)) == (1, 0)
-
-
-def test_a_puk_is_never_guessed(
-    emulator_factory: EmulatorFactory, modem_factory: ModemFactory
-) -> None:
-    emulator = emulator_factory(sim_pin=PIN)
-    emulator.sim.pin_tries = 0
-    modem = modem_factory(emulator, pin=PIN)
-    assert cpin(modem) == ["+CPIN: SIM PUK"]
-    assert (emulator.sim.puk_tries, pins_sent(emulator)) == (10, 0)
+    assert cpin(modem) == [f"+CPIN: {asks}"]
+    assert (emulator.sim.pin_tries, emulator.sim.puk_tries, pins_sent(emulator)) == (tries, 10, 0)
 
 
 def test_the_daemon_takes_the_pin_from_its_config(  # type: ignore[no-untyped-def]
